@@ -1,0 +1,268 @@
+"""Total parsers for the header fields the cache reads.
+
+House rule: every function here accepts any string (garbage, duplicates joined
+with ``", "``, non-ASCII, huge numbers) and returns a safe value. Nothing in this
+module raises on input from the network.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from typing import Iterable, Mapping, Optional
+
+__all__ = [
+    "Headers",
+    "DELTA_SECONDS_MAX",
+    "parse_cache_control",
+    "parse_delta_seconds",
+    "parse_http_date",
+    "parse_field_names",
+    "parse_etags",
+    "etag_weak_match",
+    "etag_strong_match",
+]
+
+#: RFC 9111 §1.2.2: a delta-seconds too large to represent is taken as 2^31.
+DELTA_SECONDS_MAX = 2147483648
+
+
+class Headers:
+    """An immutable, case-insensitive view of header field lines.
+
+    Keeps every field line in order (``Set-Cookie`` twice stays twice); ``get``
+    joins repeated lines with ``", "`` as RFC 9110 §5.3 allows for list fields.
+    """
+
+    __slots__ = ("_index", "_items")
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items: tuple[tuple[str, str], ...] = tuple((str(k), str(v)) for k, v in items)
+        index: dict[str, list[str]] = {}
+        for name, value in self._items:
+            index.setdefault(name.lower(), []).append(value)
+        self._index = index
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, str]) -> Headers:
+        return cls(mapping.items())
+
+    def items(self) -> tuple[tuple[str, str], ...]:
+        """Every field line, in order, with its original name."""
+        return self._items
+
+    def get(self, name: str) -> Optional[str]:
+        values = self._index.get(name.lower())
+        if values is None:
+            return None
+        return values[0] if len(values) == 1 else ", ".join(values)
+
+    def get_all(self, name: str) -> list[str]:
+        return list(self._index.get(name.lower(), ()))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._index
+
+    def without(self, names: Iterable[str]) -> Headers:
+        """A copy without the named fields (names compared case-insensitively)."""
+        drop = {n.lower() for n in names}
+        if not drop & self._index.keys():
+            return self
+        return Headers((k, v) for k, v in self._items if k.lower() not in drop)
+
+    def replaced(self, other: Headers, keep: Iterable[str] = ()) -> Headers:
+        """Fields of ``other`` replace the same-named fields here, except ``keep``."""
+        keep_set = {n.lower() for n in keep}
+        incoming = [(k, v) for k, v in other._items if k.lower() not in keep_set]
+        replaced_names = {k.lower() for k, _ in incoming}
+        kept = [(k, v) for k, v in self._items if k.lower() not in replaced_names]
+        return Headers(kept + incoming)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and self._items == other._items
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({list(self._items)!r})"
+
+
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _split_list(value: str) -> list[str]:
+    """Split a comma-separated list, honouring quoted strings (RFC 9110 §5.6.1)."""
+    parts: list[str] = []
+    current: list[str] = []
+    in_quotes = False
+    escaped = False
+    for ch in value:
+        if in_quotes:
+            current.append(ch)
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_quotes = False
+        elif ch == '"':
+            in_quotes = True
+            current.append(ch)
+        elif ch == ",":
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current).strip())
+    return [p for p in parts if p]
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", value[1:-1])
+    return value
+
+
+def parse_cache_control(value: Optional[str]) -> dict[str, Optional[str]]:
+    """Parse Cache-Control (RFC 9111 §5.2) into ``{directive: argument-or-None}``.
+
+    Directive names are case-insensitive and lower-cased. Arguments may be tokens
+    or quoted strings (§5.2: recipients accept both). When a directive repeats,
+    the first occurrence wins (§4.2.1 allows "the first occurrence").
+    Malformed members are skipped.
+    """
+    result: dict[str, Optional[str]] = {}
+    if not value:
+        return result
+    for member in _split_list(value):
+        name, sep, arg = member.partition("=")
+        name = name.strip().lower()
+        if not name or any(c not in _TOKEN_CHARS for c in name):
+            continue
+        if name in result:
+            continue
+        result[name] = _unquote(arg) if sep else None
+    return result
+
+
+def parse_delta_seconds(value: Optional[str]) -> Optional[int]:
+    """RFC 9111 §1.2.2 delta-seconds: digits only; overflow clamps to 2^31; else None."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value or not value.isascii() or not value.isdigit():
+        return None
+    if len(value) > 10:
+        return DELTA_SECONDS_MAX
+    return min(int(value), DELTA_SECONDS_MAX)
+
+
+_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_LONG_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+# RFC 9110 §5.6.7: IMF-fixdate, obsolete RFC 850 date, asctime date.
+_IMF = re.compile(r"^([A-Za-z]{3}), (\d{2}) ([A-Za-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$")
+_RFC850 = re.compile(r"^([A-Za-z]{6,9}), (\d{2})-([A-Za-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$")
+_ASCTIME = re.compile(r"^([A-Za-z]{3}) ([A-Za-z]{3}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})$")
+
+
+def _to_timestamp(year: int, month: int, day: int, hh: int, mm: int, ss: int) -> Optional[float]:
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hh <= 23 and mm <= 59 and ss <= 60):
+        return None
+    try:
+        return float(calendar.timegm((year, month, day, hh, mm, min(ss, 59), 0, 0, 0)))
+    except (ValueError, OverflowError):
+        return None
+
+
+def parse_http_date(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
+    """Parse an HTTP-date (RFC 9110 §5.6.7) to a POSIX timestamp, or None if invalid.
+
+    All three formats are accepted. RFC 850 two-digit years are placed within
+    50 years of ``now`` as §5.6.7 requires (of 1970 when ``now`` is not given).
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if len(value) > 64:
+        return None
+    m = _IMF.match(value)
+    if m:
+        if m.group(1).lower() not in _DAYS:
+            return None
+        month = _MONTHS.get(m.group(3).lower())
+        if month is None:
+            return None
+        return _to_timestamp(int(m.group(4)), month, int(m.group(2)), int(m.group(5)), int(m.group(6)), int(m.group(7)))
+    m = _RFC850.match(value)
+    if m:
+        if m.group(1).lower() not in _LONG_DAYS:
+            return None
+        month = _MONTHS.get(m.group(3).lower())
+        if month is None:
+            return None
+        yy = int(m.group(4))
+        this_year = 1970 if now is None else _year_of(now)
+        year = (this_year // 100) * 100 + yy
+        if year > this_year + 50:
+            year -= 100
+        return _to_timestamp(year, month, int(m.group(2)), int(m.group(5)), int(m.group(6)), int(m.group(7)))
+    m = _ASCTIME.match(value)
+    if m:
+        if m.group(1).lower() not in _DAYS:
+            return None
+        month = _MONTHS.get(m.group(2).lower())
+        if month is None:
+            return None
+        day, hh, mm, ss = int(m.group(3)), int(m.group(4)), int(m.group(5)), int(m.group(6))
+        return _to_timestamp(int(m.group(7)), month, day, hh, mm, ss)
+    return None
+
+
+def _year_of(ts: float) -> int:
+    import time
+
+    try:
+        return time.gmtime(ts).tm_year
+    except (OverflowError, ValueError, OSError):
+        return 1970
+
+
+def parse_field_names(value: Optional[str]) -> list[str]:
+    """A list of field names (Vary, Connection, no-cache="..."), lower-cased; ``*`` kept."""
+    if not value:
+        return []
+    names: list[str] = []
+    for part in value.split(","):
+        name = part.strip().strip('"').strip().lower()
+        if name and (name == "*" or all(c in _TOKEN_CHARS for c in name)) and name not in names:
+            names.append(name)
+    return names
+
+
+def parse_etags(value: Optional[str]) -> list[str]:
+    """Entity tags of an If-None-Match / ETag value (RFC 9110 §8.8.3), ``*`` kept."""
+    if not value:
+        return []
+    value = value.strip()
+    if value == "*":
+        return ["*"]
+    return re.findall(r'(?:W/)?"[^"]*"', value)
+
+
+def _opaque(tag: str) -> str:
+    return tag[2:] if tag.startswith("W/") else tag
+
+
+def etag_weak_match(a: str, b: str) -> bool:
+    """RFC 9110 §8.8.3.2 weak comparison."""
+    return _opaque(a.strip()) == _opaque(b.strip())
+
+
+def etag_strong_match(a: str, b: str) -> bool:
+    """RFC 9110 §8.8.3.2 strong comparison: both strong and identical."""
+    a, b = a.strip(), b.strip()
+    return not a.startswith("W/") and a == b

@@ -1,0 +1,125 @@
+"""Copy a response body into the cache while the caller reads it.
+
+``_TeeReader`` replaces the file object under a urllib3 response (``raw._fp``).
+Every byte the caller reads passes through it once; when the body is complete
+(its Content-Length reached, or the origin's end of body seen) the copy is
+handed to a callback. A body closed early, cut short or overlong is dropped.
+
+It deliberately has no ``fp`` attribute: urllib3 then reads chunked bodies
+through ``http.client``'s own de-chunking ``read``, so no chunk framing is ever
+teed.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any, Callable, Optional
+
+log = logging.getLogger("httpcache")
+
+_OPEN, _DONE, _DROPPED = 0, 1, 2
+
+
+class _TeeReader:
+    def __init__(self, fp: Any, expected_length: Optional[int], on_complete: Callable[[bytes], None]) -> None:
+        self._fp = fp
+        self._expected = expected_length
+        self._on_complete: Optional[Callable[[bytes], None]] = on_complete
+        self._buf: Optional[io.BytesIO] = io.BytesIO()
+        self._state = _OPEN
+
+    # -- the file API urllib3 uses ----------------------------------------------
+
+    def read(self, amt: Optional[int] = None) -> bytes:
+        data: bytes = self._fp.read() if amt is None else self._fp.read(amt)
+        self._feed(data, eof=not data and amt != 0)
+        return data
+
+    def read1(self, amt: int = -1) -> bytes:
+        data: bytes = self._fp.read1(amt)
+        self._feed(data, eof=not data and amt != 0)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        n: int = self._fp.readinto(buffer)
+        with memoryview(buffer) as view:
+            self._feed(bytes(view[:n]), eof=n == 0 and len(view) > 0)
+        return n
+
+    def isclosed(self) -> bool:
+        isclosed = getattr(self._fp, "isclosed", None)
+        if callable(isclosed):
+            return bool(isclosed())
+        return bool(getattr(self._fp, "closed", False))
+
+    @property
+    def closed(self) -> bool:
+        return bool(getattr(self._fp, "closed", False))
+
+    def close(self) -> None:
+        if self._state == _OPEN:
+            self._feed(b"", eof=False)
+            if self._state == _OPEN:
+                self._drop("closed before the body was complete")
+        self._fp.close()
+
+    def fileno(self) -> int:
+        return int(self._fp.fileno())
+
+    def flush(self) -> None:
+        flush = getattr(self._fp, "flush", None)
+        if callable(flush):
+            flush()
+
+    def readable(self) -> bool:
+        return True
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "fp" or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.__dict__["_fp"], name)
+
+    # -- the copy ----------------------------------------------------------------
+
+    def _feed(self, data: bytes, eof: bool) -> None:
+        if self._state != _OPEN or self._buf is None:
+            return
+        if data:
+            self._buf.write(data)
+        size = self._buf.tell()
+        if self._expected is not None:
+            if size > self._expected:
+                self._drop(f"body longer than Content-Length {self._expected}")
+            elif size == self._expected:
+                self._complete()
+            elif eof or self.isclosed():
+                self._drop(f"body cut short at {size} of {self._expected} bytes")
+        elif eof or self.isclosed():
+            self._complete()
+
+    def _complete(self) -> None:
+        assert self._buf is not None
+        body = self._buf.getvalue()
+        callback = self._on_complete
+        self._state, self._buf, self._on_complete = _DONE, None, None
+        if callback is None:
+            return
+        try:
+            callback(body)
+        except Exception:
+            log.warning("storing a response failed; the response itself is unaffected", exc_info=True)
+
+    def _drop(self, why: str) -> None:
+        log.debug("not stored: %s", why)
+        self._state, self._buf, self._on_complete = _DROPPED, None, None
+
+
+def install_tee(raw: Any, expected_length: Optional[int], on_complete: Callable[[bytes], None]) -> bool:
+    """Tee ``raw`` (a urllib3 response) into ``on_complete``; False if it can't be teed."""
+    fp = getattr(raw, "_fp", None)
+    if fp is None or not hasattr(fp, "read"):
+        return False
+    tee = _TeeReader(fp, expected_length, on_complete)
+    raw._fp = tee
+    return True

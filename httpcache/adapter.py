@@ -1,0 +1,284 @@
+"""``CacheControlAdapter``: the one module that touches ``requests`` and ``urllib3``.
+
+It turns a ``PreparedRequest`` into a view for the policy, dispatches on the
+policy's decision, and builds ``requests.Response`` objects from stored
+responses. Sending is delegated to a wrapped adapter when one is given (so a
+user's own adapter, retries and pool settings keep working), else to
+``HTTPAdapter`` itself.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any, Mapping, Optional, Union
+
+import requests
+from requests.adapters import BaseAdapter, HTTPAdapter
+from requests.models import PreparedRequest, Response
+from urllib3 import HTTPResponse
+from urllib3._collections import HTTPHeaderDict
+
+from . import policy
+from ._headers import Headers
+from ._tee import install_tee
+from .cache import BaseCache
+from .controller import CacheController
+from .models import CacheOptions, RequestView, ResponseView, StoredResponse
+
+log = logging.getLogger("httpcache")
+
+__all__ = ["CacheControlAdapter"]
+
+_TRANSPORT_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
+#: RFC 5861 §4: the error statuses for which stale-if-error applies.
+_STALE_IF_ERROR_STATUSES = frozenset({500, 502, 503, 504})
+
+
+def _request_view(request: PreparedRequest) -> RequestView:
+    url = request.url.decode("utf-8") if isinstance(request.url, bytes) else str(request.url or "")
+    return RequestView((request.method or "GET").upper(), url, Headers(request.headers.items()))
+
+
+def _response_view(resp: Response) -> ResponseView:
+    raw_headers = getattr(resp.raw, "headers", None)
+    items: Any = raw_headers.items() if isinstance(raw_headers, HTTPHeaderDict) else resp.headers.items()
+    return ResponseView(int(resp.status_code), Headers(items), resp.reason or "")
+
+
+def _expected_length(method: str, resp: ResponseView) -> Optional[int]:
+    """How many body bytes a complete response has, when the framing says (RFC 9112 §6.3)."""
+    if method == "HEAD" or resp.status in (204, 304) or resp.status < 200:
+        return 0
+    if "transfer-encoding" in resp.headers:
+        return None
+    lengths = {v.strip() for v in resp.headers.get_all("content-length")}
+    if len(lengths) != 1:
+        return None
+    value = lengths.pop()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+def _mark(resp: Response, from_cache: bool) -> Response:
+    resp.from_cache = from_cache  # type: ignore[attr-defined]
+    return resp
+
+
+def _discard(resp: Response) -> None:
+    """Read and release a response we will not hand over (keeps the connection reusable)."""
+    try:
+        resp.content  # noqa: B018 - drains the body
+    except Exception:
+        log.debug("error draining a discarded response", exc_info=True)
+    finally:
+        resp.close()
+
+
+class CacheControlAdapter(HTTPAdapter):
+    """A transport adapter that answers from the cache where RFC 9111 allows.
+
+    ``CacheControlAdapter(cache=None, *, shared=False, heuristic_fraction=0.1,
+    heuristic_max=86400, max_variants=16, adapter=None, controller=None,
+    **HTTPAdapter kwargs)``. Mount it with ``session.mount(prefix, adapter)``,
+    or let ``CacheControl`` do it.
+    """
+
+    def __init__(
+        self,
+        cache: Optional[BaseCache] = None,
+        *,
+        shared: Optional[bool] = None,
+        heuristic_fraction: Optional[float] = None,
+        heuristic_max: Optional[float] = None,
+        max_variants: Optional[int] = None,
+        options: Optional[CacheOptions] = None,
+        controller: Optional[CacheController] = None,
+        adapter: Optional[BaseAdapter] = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if controller is None:
+            changes = {
+                name: value
+                for name, value in (
+                    ("shared", shared),
+                    ("heuristic_fraction", heuristic_fraction),
+                    ("heuristic_max", heuristic_max),
+                    ("max_variants", max_variants),
+                )
+                if value is not None
+            }
+            controller = CacheController(cache, (options or CacheOptions()).replace(**changes))
+        elif cache is not None or options is not None:
+            raise TypeError("pass either controller or cache/options, not both")
+        self.controller = controller
+        self._inner = adapter
+
+    # -- sending ----------------------------------------------------------------------
+
+    def _forward(self, request: PreparedRequest, **kwargs: Any) -> Response:
+        if self._inner is not None:
+            return self._inner.send(request, **kwargs)
+        return super().send(request, **kwargs)
+
+    def send(  # type: ignore[override]
+        self,
+        request: PreparedRequest,
+        stream: bool = False,
+        timeout: Union[float, tuple[Optional[float], Optional[float]], Any, None] = None,
+        verify: Union[bool, str] = True,
+        cert: Union[str, tuple[str, str], None] = None,
+        proxies: Optional[Mapping[str, str]] = None,
+    ) -> Response:
+        kwargs: dict[str, Any] = {
+            "stream": stream,
+            "timeout": timeout,
+            "verify": verify,
+            "cert": cert,
+            "proxies": proxies,
+        }
+        view = _request_view(request)
+        if view.method not in policy.CACHEABLE_METHODS:
+            resp = self._forward(request, **kwargs)
+            urls = policy.invalidation_urls(view, _response_view(resp))
+            if urls:
+                self.controller.invalidate(urls)
+            return _mark(resp, False)
+        if "range" in view.headers or policy.has_preconditions(view):
+            log.debug("%s %s passes through: Range or precondition fields (RFC 9111 §3.3)", view.method, view.url)
+            return _mark(self._forward(request, **kwargs), False)
+
+        lookup = self.controller.lookup(view)
+        decision = lookup.decision
+        if isinstance(decision, (policy.Fresh, policy.StaleAllowed)):
+            assert lookup.stored is not None
+            return self._from_cache(request, view, lookup.stored, decision.age)
+        if isinstance(decision, policy.GatewayTimeout):
+            return self._gateway_timeout(request)
+        if isinstance(decision, policy.Validate):
+            assert lookup.stored is not None
+            return self._validate(request, view, lookup.stored, decision, kwargs)
+        if isinstance(decision, policy.Miss):
+            return self._fetch(request, view, None, kwargs)
+        raise AssertionError(decision)
+
+    def _fetch(
+        self, request: PreparedRequest, view: RequestView, replaces: Optional[StoredResponse], kwargs: dict[str, Any]
+    ) -> Response:
+        request_time = self.controller.clock()
+        resp = self._forward(request, **kwargs)
+        return self._received(view, resp, request_time, self.controller.clock(), replaces)
+
+    def _validate(
+        self,
+        request: PreparedRequest,
+        view: RequestView,
+        stored: StoredResponse,
+        decision: policy.Validate,
+        kwargs: dict[str, Any],
+    ) -> Response:
+        """RFC 9111 §4.3: send the request (conditional where we can) and use the answer."""
+        user_conditional = policy.is_conditional(view)
+        to_send = request
+        if decision.headers and not user_conditional:
+            to_send = request.copy()
+            for name, value in decision.headers:
+                to_send.headers[name] = value
+        request_time = self.controller.clock()
+        try:
+            resp = self._forward(to_send, **kwargs)
+        except _TRANSPORT_ERRORS:
+            if decision.stale_if_error:
+                log.debug("origin unreachable: serving stale %s (RFC 5861 §4)", view.url)
+                return self._from_cache(request, view, stored, policy.current_age(stored, self.controller.clock()))
+            raise
+        response_time = self.controller.clock()
+        status = resp.status_code
+        if status == 304:
+            rv = _response_view(resp)
+            if policy.validator_matches(stored, rv):
+                fresh = self.controller.freshen(stored, rv, request_time, response_time)
+                if user_conditional:
+                    return _mark(resp, False)
+                _discard(resp)
+                log.debug("revalidated %s (RFC 9111 §4.3.4)", view.url)
+                return self._from_cache(request, view, fresh, policy.current_age(fresh, self.controller.clock()))
+            if not user_conditional:
+                # a 304 that does not select what we hold: never hand a 304 to a caller
+                # who did not ask conditionally; ask again without conditions (§4.3.4)
+                _discard(resp)
+                self.controller.remove(stored)
+                return self._fetch(request, view, None, kwargs)
+        if status in _STALE_IF_ERROR_STATUSES and decision.stale_if_error:
+            _discard(resp)
+            log.debug("origin error %d: serving stale %s (RFC 5861 §4)", status, view.url)
+            return self._from_cache(request, view, stored, policy.current_age(stored, self.controller.clock()))
+        return self._received(view, resp, request_time, response_time, stored)
+
+    def _received(
+        self,
+        view: RequestView,
+        resp: Response,
+        request_time: float,
+        response_time: float,
+        replaces: Optional[StoredResponse],
+    ) -> Response:
+        """A response from the origin: tee it into the store if it may be stored (§3)."""
+        rv = _response_view(resp)
+        if view.method == "HEAD" and rv.status == 200:
+            self.controller.head_response(view, rv)
+        reason = policy.not_storable_reason(view, rv, self.controller.options)
+        if reason is not None:
+            log.debug("not stored: %s %s: %s", view.method, view.url, reason)
+            if replaces is not None and rv.status < 500 and rv.status != 304:
+                self.controller.remove(replaces)
+            return _mark(resp, False)
+        controller = self.controller
+
+        def on_complete(body: bytes) -> None:
+            controller.store(view, rv, body, request_time, response_time)
+
+        if not install_tee(resp.raw, _expected_length(view.method, rv), on_complete):
+            log.debug("not stored: %s %s: body is not readable by the cache", view.method, view.url)
+        return _mark(resp, False)
+
+    # -- building responses ---------------------------------------------------------
+
+    def _from_cache(self, request: PreparedRequest, view: RequestView, stored: StoredResponse, age: float) -> Response:
+        if policy.is_conditional(view) and policy.evaluate_conditional(view, stored):
+            # RFC 9111 §4.3.2: the client's own copy is current
+            return self._build(request, 304, "Not Modified", policy.not_modified_headers(stored), b"", age)
+        body = b"" if view.method == "HEAD" else stored.body
+        return self._build(request, stored.status, stored.reason, stored.headers, body, age)
+
+    def _build(
+        self, request: PreparedRequest, status: int, reason: str, headers: Headers, body: bytes, age: Optional[float]
+    ) -> Response:
+        header_dict = HTTPHeaderDict()
+        for name, value in headers.items():
+            if age is None or name.lower() != "age":
+                header_dict.add(name, value)
+        if age is not None:
+            header_dict["Age"] = policy.age_header(age)  # RFC 9111 §5.1
+        raw = HTTPResponse(
+            body=io.BytesIO(body),
+            headers=header_dict,
+            status=status,
+            version=11,
+            reason=reason,
+            preload_content=False,
+            decode_content=False,
+            request_method=request.method,
+            request_url=request.url,
+        )
+        return _mark(self.build_response(request, raw), age is not None)
+
+    def _gateway_timeout(self, request: PreparedRequest) -> Response:
+        """RFC 9111 §5.2.1.7: only-if-cached with nothing usable stored."""
+        return self._build(request, 504, "Gateway Timeout", Headers([("Content-Length", "0")]), b"", None)
+
+    def close(self) -> None:
+        """Close the wrapped adapter's connections. The store is the caller's to close."""
+        if self._inner is not None:
+            self._inner.close()
+        super().close()

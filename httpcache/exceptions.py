@@ -1,0 +1,11 @@
+"""The one exception base of httpcache: raised for caller mistakes only, never for
+network or store trouble (those become misses, or reach the caller as requests'
+own exceptions)."""
+
+from __future__ import annotations
+
+__all__ = ["HTTPCacheError"]
+
+
+class HTTPCacheError(Exception):
+    """A caller mistake, e.g. an invalid option."""

@@ -1,0 +1,52 @@
+"""The one key function, used for reads, writes and invalidation alike.
+
+A key is the normalised target URI (RFC 9111 §2: the primary cache key is the
+method and target URI), prefixed with the method for methods other than GET.
+The fragment is never part of the key (it is not sent to the origin, RFC 9110
+§4.2.5), so ``http://h/p#x`` and ``http://h/p`` share one entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Mapping, Optional
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = ["normalize_url", "cache_key", "variant_key"]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalize_url(url: str) -> str:
+    """Scheme and host lower-cased, default port and fragment dropped, empty path as ``/``."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        base, _, _ = url.partition("#")
+        return base
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        netloc = f"{host}:{port}"
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if at:
+        netloc = f"{userinfo}@{netloc}"
+    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def cache_key(method: str, url: str) -> str:
+    """The primary key of ``method url``: the normalised URL for GET, ``"HEAD <url>"`` for HEAD."""
+    normalized = normalize_url(url)
+    method = method.upper()
+    return normalized if method == "GET" else f"{method} {normalized}"
+
+
+def variant_key(primary: str, vary: Mapping[str, Optional[str]], auth: Optional[str]) -> str:
+    """The key of one variant of ``primary`` (RFC 9111 §4.1 secondary key)."""
+    material = json.dumps([sorted(vary.items()), auth], separators=(",", ":"), ensure_ascii=True)
+    return f"{primary}#variant={hashlib.sha256(material.encode('ascii')).hexdigest()[:32]}"

@@ -1,0 +1,83 @@
+"""Frozen values the policy reasons about: request and response views, stored
+responses and the cache's options. No I/O here and no import of ``requests``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Mapping, Optional
+
+from ._headers import Headers
+
+__all__ = ["CacheOptions", "RequestView", "ResponseView", "StoredResponse"]
+
+
+@dataclass(frozen=True)
+class CacheOptions:
+    """How the cache behaves. Immutable: use ``options.replace(...)`` for a changed copy.
+
+    - ``shared``: apply the shared-cache rules of RFC 9111 (``s-maxage``,
+      ``proxy-revalidate``, ``private`` not stored, §3.5 ``Authorization``).
+      The default is a private cache, the one a ``requests.Session`` is.
+    - ``heuristic_fraction`` / ``heuristic_max``: heuristic freshness (§4.2.2) is
+      ``heuristic_fraction * (Date - Last-Modified)``, at most ``heuristic_max``
+      seconds. ``heuristic_fraction=0`` turns heuristic freshness off.
+    - ``max_variants``: how many Vary variants are kept per URL (oldest dropped).
+    """
+
+    shared: bool = False
+    heuristic_fraction: float = 0.1
+    heuristic_max: float = 86400.0
+    max_variants: int = 16
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.heuristic_fraction <= 1.0:
+            raise ValueError("heuristic_fraction must be between 0 and 1")
+        if self.heuristic_max < 0:
+            raise ValueError("heuristic_max must be >= 0")
+        if self.max_variants < 1:
+            raise ValueError("max_variants must be >= 1")
+
+    def replace(self, **changes: object) -> CacheOptions:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """What the policy needs of a request: method, absolute URL, header fields."""
+
+    method: str
+    url: str
+    headers: Headers
+
+
+@dataclass(frozen=True)
+class ResponseView:
+    """What the policy needs of a response as received: status and header fields."""
+
+    status: int
+    headers: Headers
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """A response in the cache, with what §4.2.3 and §4.1 need to judge it later.
+
+    ``vary`` holds, for each field named by the response's Vary, the normalised
+    value the original request had (None when absent). ``auth`` is a digest of
+    the Authorization the response was obtained with (private mode), or None.
+    """
+
+    url: str
+    method: str
+    status: int
+    reason: str
+    headers: Headers
+    body: bytes
+    request_time: float
+    response_time: float
+    vary: Mapping[str, Optional[str]] = field(default_factory=dict)
+    auth: Optional[str] = None
+
+    def replace(self, **changes: object) -> StoredResponse:
+        return replace(self, **changes)  # type: ignore[arg-type]

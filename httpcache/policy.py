@@ -1,0 +1,565 @@
+"""RFC 9111 as pure functions and frozen decisions.
+
+House rules: every caching rule of httpcache lives in this module and cites the
+section it comes from. No I/O, no clock (``now`` is an argument), no import of
+``requests``. Decisions are frozen values that the adapter dispatches on
+exhaustively.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from dataclasses import dataclass
+from typing import Mapping, Optional, Union
+from urllib.parse import urljoin, urlsplit
+
+from ._headers import (
+    DELTA_SECONDS_MAX,
+    Headers,
+    etag_weak_match,
+    parse_cache_control,
+    parse_delta_seconds,
+    parse_etags,
+    parse_field_names,
+    parse_http_date,
+)
+from .models import CacheOptions, RequestView, ResponseView, StoredResponse
+
+log = logging.getLogger("httpcache")
+
+#: RFC 9111 §3: the methods whose responses this cache stores.
+CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
+#: RFC 9110 §9.2.1: safe methods; every other (and unknown) method invalidates (§4.4).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+#: RFC 9110 §15.1: status codes that are heuristically cacheable.
+HEURISTIC_STATUSES = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
+#: Status codes whose semantics this cache understands (RFC 9111 §5.2.2.3 must-understand).
+UNDERSTOOD_STATUSES = frozenset({200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501})
+#: RFC 9110 §7.6.1: connection-specific fields, never stored (RFC 9111 §3.1).
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade", "trailer"}
+)
+#: RFC 9111 §3.2: fields a 304 never updates: Content-Length, and the framing and coding
+#: of the stored body (we keep the body as received, so its coding must not change).
+NOT_UPDATED_BY_304 = frozenset({"content-length", "content-encoding", "content-range"}) | HOP_BY_HOP
+#: Request fields that make a request conditional (RFC 9110 §13.1).
+CONDITIONAL_FIELDS = ("if-none-match", "if-modified-since")
+PRECONDITION_FIELDS = ("if-match", "if-unmodified-since", "if-range")
+
+# ---------------------------------------------------------------------------
+# Directives
+
+
+@dataclass(frozen=True)
+class RequestDirectives:
+    """RFC 9111 §5.2.1 request directives (and §5.4 Pragma)."""
+
+    no_cache: bool = False
+    no_store: bool = False
+    max_age: Optional[int] = None
+    max_stale: Optional[float] = None
+    min_fresh: Optional[int] = None
+    only_if_cached: bool = False
+    stale_if_error: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class ResponseDirectives:
+    """RFC 9111 §5.2.2 response directives (and RFC 5861 / RFC 8246 extensions)."""
+
+    no_store: bool = False
+    no_cache: bool = False
+    no_cache_fields: tuple[str, ...] = ()
+    private: bool = False
+    private_fields: tuple[str, ...] = ()
+    public: bool = False
+    must_revalidate: bool = False
+    proxy_revalidate: bool = False
+    must_understand: bool = False
+    immutable: bool = False
+    max_age: Optional[int] = None
+    s_maxage: Optional[int] = None
+    stale_while_revalidate: Optional[int] = None
+    stale_if_error: Optional[int] = None
+
+
+def _delta(cc: Mapping[str, Optional[str]], name: str) -> Optional[int]:
+    """A delta-seconds directive: None when absent; 0 (stale) when present but invalid."""
+    if name not in cc:
+        return None
+    value = parse_delta_seconds(cc[name])
+    return 0 if value is None else value
+
+
+def request_directives(headers: Headers) -> RequestDirectives:
+    """Parse the request's Cache-Control (RFC 9111 §5.2.1), or Pragma (§5.4) without it."""
+    cc_value = headers.get("cache-control")
+    cc = parse_cache_control(cc_value)
+    no_cache = "no-cache" in cc
+    if cc_value is None and "no-cache" in parse_cache_control(headers.get("pragma")):
+        no_cache = True  # RFC 9111 §5.4: Pragma: no-cache only when Cache-Control is absent
+    max_stale: Optional[float] = None
+    if "max-stale" in cc:
+        arg = cc["max-stale"]
+        # §5.2.1.2: no value means any staleness is acceptable
+        max_stale = math.inf if arg is None else parse_delta_seconds(arg)
+    return RequestDirectives(
+        no_cache=no_cache,
+        no_store="no-store" in cc,
+        max_age=_delta(cc, "max-age"),
+        max_stale=max_stale,
+        min_fresh=parse_delta_seconds(cc.get("min-fresh")) if "min-fresh" in cc else None,
+        only_if_cached="only-if-cached" in cc,
+        stale_if_error=parse_delta_seconds(cc.get("stale-if-error")) if "stale-if-error" in cc else None,
+    )
+
+
+def response_directives(headers: Headers) -> ResponseDirectives:
+    """Parse the response's Cache-Control (RFC 9111 §5.2.2)."""
+    cc = parse_cache_control(headers.get("cache-control"))
+    no_cache_arg = cc.get("no-cache")
+    private_arg = cc.get("private")
+    return ResponseDirectives(
+        no_store="no-store" in cc,
+        # §5.2.2.4: the qualified form only restricts the listed fields
+        no_cache="no-cache" in cc and not parse_field_names(no_cache_arg),
+        no_cache_fields=tuple(parse_field_names(no_cache_arg)),
+        private="private" in cc and not parse_field_names(private_arg),
+        private_fields=tuple(parse_field_names(private_arg)),
+        public="public" in cc,
+        must_revalidate="must-revalidate" in cc,
+        proxy_revalidate="proxy-revalidate" in cc,
+        must_understand="must-understand" in cc,
+        immutable="immutable" in cc,
+        max_age=_delta(cc, "max-age"),
+        s_maxage=_delta(cc, "s-maxage"),
+        stale_while_revalidate=parse_delta_seconds(cc.get("stale-while-revalidate")),
+        stale_if_error=parse_delta_seconds(cc.get("stale-if-error")),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Storing (RFC 9111 §3)
+
+
+def not_storable_reason(req: RequestView, resp: ResponseView, options: CacheOptions) -> Optional[str]:
+    """Why ``resp`` to ``req`` may not be stored (RFC 9111 §3), or None when it may."""
+    if req.method not in CACHEABLE_METHODS:
+        return f"method {req.method} is not cacheable (RFC 9111 §3)"
+    if "range" in req.headers:
+        return "Range request: partial content passes through (RFC 9111 §3.3)"
+    if resp.status < 200:
+        return "non-final status (RFC 9111 §3)"
+    if resp.status in (206, 304):
+        return f"status {resp.status} is not stored as a response (RFC 9111 §3.3, §4.3.4)"
+    if request_directives(req.headers).no_store:
+        return "request no-store (RFC 9111 §5.2.1.5)"
+    rd = response_directives(resp.headers)
+    if rd.must_understand:
+        if resp.status not in UNDERSTOOD_STATUSES:
+            return "must-understand with a status not understood (RFC 9111 §5.2.2.3)"
+    elif rd.no_store:
+        return "response no-store (RFC 9111 §5.2.2.5)"
+    if options.shared and rd.private:
+        return "private response in a shared cache (RFC 9111 §5.2.2.7)"
+    if (
+        options.shared
+        and "authorization" in req.headers
+        and not (rd.must_revalidate or rd.public or rd.s_maxage is not None)
+    ):
+        return "Authorization in a shared cache without public, must-revalidate or s-maxage (RFC 9111 §3.5)"
+    if "*" in parse_field_names(resp.headers.get("vary")):
+        return "Vary: * never matches (RFC 9111 §4.1)"
+    explicit = (
+        "expires" in resp.headers
+        or rd.max_age is not None
+        or (options.shared and rd.s_maxage is not None)
+        or (rd.private and not options.shared)
+        or rd.public
+    )
+    if not explicit:
+        if resp.status not in HEURISTIC_STATUSES:
+            return f"status {resp.status} without explicit freshness is not heuristically cacheable (RFC 9111 §3)"
+        if (
+            heuristic_lifetime(resp.headers, resp.status, None, options) == 0.0
+            and not has_validator(resp.headers)
+            and rd.stale_if_error is None
+            and rd.stale_while_revalidate is None
+        ):
+            return "no freshness and no validator: nothing could reuse it (RFC 9111 §4.2.2, §4.3.1)"
+    return None
+
+
+def headers_to_store(req: RequestView, resp: ResponseView, options: CacheOptions) -> Headers:
+    """The response's fields as stored: no connection-specific fields (RFC 9111 §3.1), no
+    fields listed by qualified no-cache (§5.2.2.4) or, in a shared cache, private (§5.2.2.7)."""
+    rd = response_directives(resp.headers)
+    drop = set(HOP_BY_HOP) | set(parse_field_names(resp.headers.get("connection")))
+    drop.update(rd.no_cache_fields)
+    if options.shared:
+        drop.update(rd.private_fields)
+    return resp.headers.without(drop)
+
+
+# ---------------------------------------------------------------------------
+# Vary and credentials (RFC 9111 §4.1)
+
+
+def vary_names(headers: Headers) -> list[str]:
+    """Field names listed by Vary, lower-cased (RFC 9111 §4.1)."""
+    return parse_field_names(headers.get("vary"))
+
+
+def normalize_field(values: list[str]) -> Optional[str]:
+    """RFC 9111 §4.1 normalisation: lines combined, list members trimmed; None when absent."""
+    if not values:
+        return None
+    members = [" ".join(m.split()) for v in values for m in v.split(",")]
+    return ",".join(m for m in members if m)
+
+
+def vary_values(req_headers: Headers, names: list[str]) -> dict[str, Optional[str]]:
+    """The request's normalised values of the fields a response varies on."""
+    return {name: normalize_field(req_headers.get_all(name)) for name in names if name != "*"}
+
+
+def auth_digest(req_headers: Headers, options: CacheOptions) -> Optional[str]:
+    """In a private cache, a digest of the request's credentials (never the credentials)."""
+    if options.shared:
+        return None
+    value = req_headers.get("authorization")
+    if value is None:
+        return None
+    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def variant_matches(req: RequestView, stored: StoredResponse, options: CacheOptions) -> bool:
+    """RFC 9111 §4.1: the stored response's Vary fields match the request's, and (private
+    mode) it was obtained with the same Authorization, or with none."""
+    if stored.auth is not None and stored.auth != auth_digest(req.headers, options):
+        return False
+    names = vary_names(stored.headers)
+    if "*" in names:
+        return False
+    return all(normalize_field(req.headers.get_all(name)) == stored.vary.get(name) for name in names)
+
+
+def most_recent(candidates: list[StoredResponse]) -> Optional[StoredResponse]:
+    """RFC 9111 §4.1: of several matching responses, the most recent by Date."""
+    if not candidates:
+        return None
+    return max(candidates, key=lambda s: (parse_http_date(s.headers.get("date")) or s.response_time, s.response_time))
+
+
+# ---------------------------------------------------------------------------
+# Freshness (RFC 9111 §4.2)
+
+
+def _date_value(headers: Headers, fallback: float) -> float:
+    date = parse_http_date(headers.get("date"), fallback)
+    return fallback if date is None else date
+
+
+def heuristic_lifetime(headers: Headers, status: int, response_time: Optional[float], options: CacheOptions) -> float:
+    """RFC 9111 §4.2.2: a fraction of the time since Last-Modified, capped; 0 when not allowed."""
+    if options.heuristic_fraction <= 0:
+        return 0.0
+    if status not in HEURISTIC_STATUSES and not response_directives(headers).public:
+        return 0.0
+    last_modified = parse_http_date(headers.get("last-modified"), response_time)
+    date = parse_http_date(headers.get("date"), response_time)
+    if date is None:
+        date = response_time
+    if last_modified is None or date is None or last_modified >= date:
+        return 0.0
+    return min(options.heuristic_max, options.heuristic_fraction * (date - last_modified))
+
+
+def freshness_lifetime(stored: StoredResponse, options: CacheOptions) -> float:
+    """RFC 9111 §4.2.1: s-maxage (shared only) > max-age > Expires - Date > heuristic (§4.2.2)."""
+    rd = response_directives(stored.headers)
+    if options.shared and rd.s_maxage is not None:
+        return float(rd.s_maxage)
+    if rd.max_age is not None:
+        return float(rd.max_age)
+    if "expires" in stored.headers:
+        expires = parse_http_date(stored.headers.get("expires"), stored.response_time)
+        if expires is None:
+            return 0.0  # §5.3: an invalid Expires, such as "0", is in the past
+        return max(0.0, expires - _date_value(stored.headers, stored.response_time))
+    return heuristic_lifetime(stored.headers, stored.status, stored.response_time, options)
+
+
+def current_age(stored: StoredResponse, now: float) -> float:
+    """RFC 9111 §4.2.3, in full: apparent age, corrected Age, response delay, resident time.
+
+    A Date ahead of our clock gives an apparent age of 0, never a negative one,
+    so clock skew cannot stretch freshness.
+    """
+    age_lines = stored.headers.get_all("age")
+    age_value = parse_delta_seconds(age_lines[0].split(",")[0]) if age_lines else None
+    date_value = _date_value(stored.headers, stored.response_time)
+    apparent_age = max(0.0, stored.response_time - date_value)
+    response_delay = max(0.0, stored.response_time - stored.request_time)
+    corrected_age_value = (age_value or 0) + response_delay
+    corrected_initial_age = max(apparent_age, corrected_age_value)
+    resident_time = max(0.0, now - stored.response_time)
+    return corrected_initial_age + resident_time
+
+
+def age_header(age: float) -> str:
+    """RFC 9111 §5.1: Age as a non-negative integer, clamped at 2^31."""
+    return str(min(int(max(age, 0.0)), DELTA_SECONDS_MAX))
+
+
+def has_validator(headers: Headers) -> bool:
+    return "etag" in headers or parse_http_date(headers.get("last-modified")) is not None
+
+
+def _stale_forbidden(rd: ResponseDirectives, options: CacheOptions) -> Optional[str]:
+    """RFC 9111 §4.2.4: response directives that forbid serving it stale."""
+    if rd.must_revalidate:
+        return "must-revalidate (RFC 9111 §5.2.2.2)"
+    if options.shared and rd.proxy_revalidate:
+        return "proxy-revalidate (RFC 9111 §5.2.2.8)"
+    if options.shared and rd.s_maxage is not None:
+        return "s-maxage implies proxy-revalidate (RFC 9111 §5.2.2.10)"
+    if rd.no_cache:
+        return "no-cache (RFC 9111 §5.2.2.4)"
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Decisions
+
+
+@dataclass(frozen=True)
+class Fresh:
+    """Serve the stored response: it is fresh and acceptable to the request (§4.2)."""
+
+    age: float
+
+
+@dataclass(frozen=True)
+class StaleAllowed:
+    """Serve the stored response stale: the request allowed it (§4.2.4, §5.2.1.2)."""
+
+    age: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Validate:
+    """Forward the request, with these conditional fields (§4.3.1; may be none).
+
+    ``stale_if_error``: the stored response may be served if the origin fails (RFC 5861 §4).
+    """
+
+    headers: tuple[tuple[str, str], ...]
+    reason: str
+    stale_if_error: bool = False
+
+
+@dataclass(frozen=True)
+class Miss:
+    """Nothing usable is stored: forward the request."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class GatewayTimeout:
+    """only-if-cached and nothing usable: answer 504 (RFC 9111 §5.2.1.7)."""
+
+    reason: str
+
+
+Decision = Union[Fresh, StaleAllowed, Validate, Miss, GatewayTimeout]
+
+
+def decide(req: RequestView, stored: Optional[StoredResponse], now: float, options: CacheOptions) -> Decision:
+    """RFC 9111 §4: may ``stored`` satisfy ``req`` at ``now``, and if not, what to send."""
+    rq = request_directives(req.headers)
+    if stored is None:
+        if rq.only_if_cached:
+            return GatewayTimeout("only-if-cached and nothing stored (RFC 9111 §5.2.1.7)")
+        return Miss("nothing stored (RFC 9111 §4)")
+    rd = response_directives(stored.headers)
+    age = current_age(stored, now)
+    lifetime = freshness_lifetime(stored, options)
+    fresh = lifetime > age  # §4.2
+    reason: str
+    if rq.no_cache:
+        reason = "request no-cache (RFC 9111 §5.2.1.4)"
+    elif rd.no_cache:
+        reason = "response no-cache (RFC 9111 §5.2.2.4)"
+    elif fresh:
+        if rq.max_age is not None and age > rq.max_age and not rd.immutable:
+            # §5.2.1.1 limits the acceptable age; RFC 8246 immutable skips it while fresh
+            reason = "older than request max-age (RFC 9111 §5.2.1.1)"
+        elif rq.min_fresh is not None and lifetime - age < rq.min_fresh:
+            reason = "not fresh for request min-fresh (RFC 9111 §5.2.1.3)"
+        else:
+            return Fresh(age)
+    else:
+        reason = "stale (RFC 9111 §4.2)"
+        forbidden = _stale_forbidden(rd, options)
+        if rq.max_stale is not None and forbidden is None:
+            within_age = rq.max_age is None or age <= rq.max_age
+            if age - lifetime <= rq.max_stale and within_age:
+                return StaleAllowed(age, "request max-stale (RFC 9111 §5.2.1.2)")
+    if rq.only_if_cached:
+        return GatewayTimeout(f"only-if-cached and {reason} (RFC 9111 §5.2.1.7)")
+    return Validate(conditional_headers(stored), reason, stale_if_error_allowed(req, stored, age, lifetime, options))
+
+
+def stale_if_error_allowed(
+    req: RequestView, stored: StoredResponse, age: float, lifetime: float, options: CacheOptions
+) -> bool:
+    """RFC 5861 §4: on an error, may the stale response be served? Never against
+    must-revalidate and its kin (RFC 9111 §4.2.4 "MUST NOT")."""
+    rd = response_directives(stored.headers)
+    if _stale_forbidden(rd, options) is not None:
+        return False
+    windows = [w for w in (rd.stale_if_error, request_directives(req.headers).stale_if_error) if w is not None]
+    return bool(windows) and age - lifetime <= max(windows)
+
+
+def conditional_headers(stored: StoredResponse) -> tuple[tuple[str, str], ...]:
+    """RFC 9111 §4.3.1: If-None-Match from ETag, If-Modified-Since from Last-Modified."""
+    fields: list[tuple[str, str]] = []
+    etag = stored.headers.get("etag")
+    if etag:
+        fields.append(("If-None-Match", etag))
+    last_modified = stored.headers.get("last-modified")
+    if last_modified and parse_http_date(last_modified) is not None:
+        fields.append(("If-Modified-Since", last_modified))
+    return tuple(fields)
+
+
+def is_conditional(req: RequestView) -> bool:
+    return any(name in req.headers for name in CONDITIONAL_FIELDS)
+
+
+def has_preconditions(req: RequestView) -> bool:
+    """If-Match, If-Unmodified-Since and If-Range are for the origin to evaluate."""
+    return any(name in req.headers for name in PRECONDITION_FIELDS)
+
+
+def evaluate_conditional(req: RequestView, stored: StoredResponse) -> bool:
+    """RFC 9111 §4.3.2 / RFC 9110 §13.2.2: True when the request's If-None-Match (or,
+    without it, If-Modified-Since) says the client's copy is current: answer 304."""
+    inm = req.headers.get("if-none-match")
+    if inm is not None:
+        tags = parse_etags(inm)
+        etag = stored.headers.get("etag")
+        if "*" in tags:
+            return True
+        return etag is not None and any(etag_weak_match(t, etag) for t in tags)
+    ims = parse_http_date(req.headers.get("if-modified-since"))
+    if ims is None:
+        return False
+    last_modified = parse_http_date(stored.headers.get("last-modified"))
+    if last_modified is None:
+        last_modified = parse_http_date(stored.headers.get("date"))
+    return last_modified is not None and last_modified <= ims
+
+
+#: RFC 9110 §15.4.5: the fields a 304 carries from the 200 it stands for.
+NOT_MODIFIED_FIELDS = frozenset(
+    {"cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified"}
+)
+
+
+def not_modified_headers(stored: StoredResponse) -> Headers:
+    """Header fields for a 304 generated from a stored response (RFC 9110 §15.4.5)."""
+    return Headers((k, v) for k, v in stored.headers.items() if k.lower() in NOT_MODIFIED_FIELDS)
+
+
+# ---------------------------------------------------------------------------
+# Freshening with a 304 (RFC 9111 §4.3.4) and HEAD (§4.3.5)
+
+
+def validator_matches(stored: StoredResponse, resp: ResponseView) -> bool:
+    """RFC 9111 §4.3.4: does the 304 select this stored response?"""
+    new_etag = resp.headers.get("etag")
+    if new_etag:
+        old = stored.headers.get("etag")
+        return old is not None and etag_weak_match(old, new_etag)
+    new_lm = parse_http_date(resp.headers.get("last-modified"))
+    if new_lm is not None:
+        old_lm = parse_http_date(stored.headers.get("last-modified"))
+        return old_lm is not None and old_lm == new_lm
+    return True  # no validator in the 304: it answers the one response we asked about
+
+
+def freshen(stored: StoredResponse, resp: ResponseView, request_time: float, response_time: float) -> StoredResponse:
+    """RFC 9111 §4.3.4 + §3.2: the 304's fields replace the stored ones (never
+    Content-Length or the body's coding); the stored body is kept."""
+    drop = set(NOT_UPDATED_BY_304) | set(parse_field_names(resp.headers.get("connection")))
+    headers = stored.headers.replaced(resp.headers.without(drop))
+    return stored.replace(headers=headers, request_time=request_time, response_time=response_time)
+
+
+def head_invalidates(stored: StoredResponse, resp: ResponseView) -> bool:
+    """RFC 9111 §4.3.5: a HEAD response whose validators or length differ from the stored
+    GET response means the stored one is outdated."""
+    for name in ("etag", "last-modified", "content-length"):
+        new = resp.headers.get(name)
+        old = stored.headers.get(name)
+        if new is not None and old is not None and new != old:
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------------
+# Invalidation (RFC 9111 §4.4)
+
+
+def _origin(url: str) -> tuple[str, str, Optional[int]]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is None:
+        port = {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def invalidation_urls(req: RequestView, resp: ResponseView) -> list[str]:
+    """RFC 9111 §4.4: a non-error response to an unsafe method invalidates the target URI
+    and the same-origin URIs in Location and Content-Location."""
+    if req.method in SAFE_METHODS or not 200 <= resp.status < 400:
+        return []
+    urls = [req.url]
+    for name in ("location", "content-location"):
+        value = resp.headers.get(name)
+        if not value:
+            continue
+        try:
+            target = urljoin(req.url, value.strip())
+        except ValueError:
+            continue
+        if _origin(target) == _origin(req.url) and target not in urls:
+            urls.append(target)
+    return urls
+
+
+# ---------------------------------------------------------------------------
+# Store hints
+
+
+def ttl_hint(stored: StoredResponse, now: float, options: CacheOptions) -> Optional[float]:
+    """Eviction advice for stores, in seconds: how long the entry could still be used
+    (freshness, stale allowances, and revalidation when it has a validator). Freshness
+    itself is always recomputed on read; this is never used to decide it."""
+    if has_validator(stored.headers):
+        return None
+    rd = response_directives(stored.headers)
+    remaining = freshness_lifetime(stored, options) - current_age(stored, now)
+    allowance = max(rd.stale_if_error or 0, rd.stale_while_revalidate or 0)
+    return max(1.0, remaining + allowance)

@@ -1,0 +1,47 @@
+"""``CacheControl(session)``: wrap a session's adapters with the caching adapter."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import requests
+
+from .adapter import CacheControlAdapter
+from .cache import BaseCache
+from .controller import CacheController
+from .models import CacheOptions
+
+__all__ = ["CacheControl"]
+
+
+def CacheControl(  # noqa: N802 - the name users know
+    sess: requests.Session,
+    cache: Optional[BaseCache] = None,
+    *,
+    shared: bool = False,
+    heuristic_fraction: float = 0.1,
+    heuristic_max: float = 86400.0,
+    max_variants: int = 16,
+    adapter_class: type[CacheControlAdapter] = CacheControlAdapter,
+    **adapter_kwargs: Any,
+) -> requests.Session:
+    """Make every http:// and https:// request of ``sess`` go through one cache.
+
+    Each adapter already mounted for an http(s) prefix is wrapped, not replaced:
+    its retries, pool sizes and any behaviour of its own keep working. Returns
+    the same session.
+    """
+    options = CacheOptions(
+        shared=shared, heuristic_fraction=heuristic_fraction, heuristic_max=heuristic_max, max_variants=max_variants
+    )
+    controller = CacheController(cache, options)
+    prefixes = [p for p in sess.adapters if p.lower().startswith(("http://", "https://"))]
+    for prefix in ("http://", "https://"):
+        if prefix not in prefixes:
+            prefixes.append(prefix)
+    for prefix in prefixes:
+        existing: Optional[Any] = sess.adapters.get(prefix)
+        if isinstance(existing, CacheControlAdapter):
+            existing = existing._inner  # re-wrapping: wrap what it wrapped
+        sess.mount(prefix, adapter_class(controller=controller, adapter=existing, **adapter_kwargs))
+    return sess

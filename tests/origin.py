@@ -1,0 +1,123 @@
+"""A real origin server for end-to-end tests: stdlib ``http.server`` on 127.0.0.1.
+
+Tests register a handler per path; the server counts the requests it receives
+per path (and keeps the request headers), so tests assert on what actually
+reached the origin, not only on flags.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable, Optional, Union
+
+Body = Union[bytes, list[bytes]]  # a list is sent chunked, one chunk per item
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: Body = b""
+    delay: float = 0.0
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+Handler = Callable[[Seen], Reply]
+
+
+class Origin:
+    """``with Origin() as origin: origin.route("/x", handler); origin.url("/x")``."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Handler] = {}
+        self.requests: list[Seen] = []
+        self.counts: dict[str, int] = defaultdict(int)
+        self._lock = threading.Lock()
+        origin = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = self.path.split("?", 1)[0]
+                seen = Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                with origin._lock:
+                    origin.requests.append(seen)
+                    origin.counts[path] += 1
+                handler = origin.routes.get(path)
+                reply = handler(seen) if handler else Reply(404, [("Content-Type", "text/plain")], b"no route")
+                if reply.delay:
+                    threading.Event().wait(reply.delay)
+                self.send_response(reply.status)
+                names = {k.lower() for k, _ in reply.headers}
+                for name, value in reply.headers:
+                    self.send_header(name, value)
+                no_body = self.command == "HEAD" or reply.status in (204, 304)
+                if isinstance(reply.body, list):
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    if not no_body:
+                        for chunk in reply.body:
+                            if chunk:
+                                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        self.wfile.write(b"0\r\n\r\n")
+                    return
+                if "content-length" not in names and reply.status not in (204, 304):
+                    self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                if not no_body:
+                    self.wfile.write(reply.body)
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
+
+            def do_PURGE(self) -> None:  # an unknown method
+                self._handle()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._thread: Optional[threading.Thread] = None
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def route(self, path: str, handler: Union[Handler, Reply]) -> None:
+        self.routes[path] = handler if callable(handler) else (lambda seen, r=handler: r)
+
+    def count(self, path: str) -> int:
+        with self._lock:
+            return self.counts[path]
+
+    def last(self, path: str) -> Seen:
+        with self._lock:
+            return [r for r in self.requests if r.path.split("?", 1)[0] == path][-1]
+
+    def start(self) -> Origin:
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> Origin:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
