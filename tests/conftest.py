@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from origin import Origin  # noqa: E402
+
+from httpcache import CacheControl, DictCache  # noqa: E402
+
+
+@pytest.fixture
+def origin() -> Iterator[Origin]:
+    """A real HTTP origin on 127.0.0.1 that counts the requests it receives."""
+    with Origin() as server:
+        yield server
+
+
+@pytest.fixture
+def cache() -> DictCache:
+    return DictCache()
+
+
+@pytest.fixture
+def session(cache: DictCache) -> Iterator[requests.Session]:
+    """A private-mode cached session (environment proxies ignored: tests talk to 127.0.0.1)."""
+    sess = requests.Session()
+    sess.trust_env = False
+    yield CacheControl(sess, cache=cache)
+    sess.close()
+
+
+@pytest.fixture
+def shared_session(cache: DictCache) -> Iterator[requests.Session]:
+    sess = requests.Session()
+    sess.trust_env = False
+    yield CacheControl(sess, cache=cache, shared=True)
+    sess.close()
