@@ -24,6 +24,7 @@ from ._headers import Headers
 from ._tee import install_tee
 from .cache import BaseCache
 from .controller import CacheController
+from .exceptions import HTTPCacheError
 from .models import CacheOptions, RequestView, ResponseView, StoredResponse
 
 log = logging.getLogger("httpcache")
@@ -110,7 +111,7 @@ class CacheControlAdapter(HTTPAdapter):
             }
             controller = CacheController(cache, (options or CacheOptions()).replace(**changes))
         elif cache is not None or options is not None:
-            raise TypeError("pass either controller or cache/options, not both")
+            raise HTTPCacheError("pass either controller or cache/options, not both")
         self.controller = controller
         self._inner = adapter
 

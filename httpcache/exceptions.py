@@ -7,5 +7,5 @@ from __future__ import annotations
 __all__ = ["HTTPCacheError"]
 
 
-class HTTPCacheError(Exception):
-    """A caller mistake, e.g. an invalid option."""
+class HTTPCacheError(ValueError):
+    """A caller mistake, e.g. an invalid option or conflicting arguments."""

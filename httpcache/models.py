@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping, Optional
 
 from ._headers import Headers
+from .exceptions import HTTPCacheError
 
 __all__ = ["CacheOptions", "RequestView", "ResponseView", "StoredResponse"]
 
@@ -31,11 +32,11 @@ class CacheOptions:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.heuristic_fraction <= 1.0:
-            raise ValueError("heuristic_fraction must be between 0 and 1")
+            raise HTTPCacheError("heuristic_fraction must be between 0 and 1")
         if self.heuristic_max < 0:
-            raise ValueError("heuristic_max must be >= 0")
+            raise HTTPCacheError("heuristic_max must be >= 0")
         if self.max_variants < 1:
-            raise ValueError("max_variants must be >= 1")
+            raise HTTPCacheError("max_variants must be >= 1")
 
     def replace(self, **changes: object) -> CacheOptions:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -9,9 +9,9 @@ import requests
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from origin import Origin  # noqa: E402
+from origin import Origin
 
-from httpcache import CacheControl, DictCache  # noqa: E402
+from httpcache import CacheControl, DictCache
 
 
 @pytest.fixture
