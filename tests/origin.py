@@ -98,7 +98,15 @@ class Origin:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def route(self, path: str, handler: Union[Handler, Reply]) -> None:
-        self.routes[path] = handler if callable(handler) else (lambda seen, r=handler: r)
+        if isinstance(handler, Reply):
+            fixed = handler
+
+            def reply(seen: Seen) -> Reply:
+                return fixed
+
+            self.routes[path] = reply
+        else:
+            self.routes[path] = handler
 
     def count(self, path: str) -> int:
         with self._lock:
