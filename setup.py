@@ -25,7 +25,6 @@ setup(
         "dev": ["pytest>=7", "responses>=0.23", "redis>=4.2", "mypy>=1.8", "ruff>=0.4", "types-requests"],
     },
     classifiers=[
-        "License :: OSI Approved :: Apache Software License",
         "Programming Language :: Python :: 3",
         "Programming Language :: Python :: 3.9",
         "Programming Language :: Python :: 3.10",
