@@ -21,8 +21,8 @@ setup(
     install_requires=["requests>=2.25"],
     extras_require={
         "redis": ["redis>=4.2"],
-        "test": ["pytest>=7", "responses>=0.23", "redis>=4.2"],
-        "dev": ["pytest>=7", "responses>=0.23", "redis>=4.2", "mypy>=1.8", "ruff>=0.4", "types-requests"],
+        "test": ["pytest>=7", "responses>=0.23", "hypothesis>=6", "redis>=4.2"],
+        "dev": ["pytest>=7", "responses>=0.23", "hypothesis>=6", "redis>=4.2", "mypy>=1.8", "ruff>=0.4", "types-requests"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -154,6 +154,7 @@ def parse_delta_seconds(value: Optional[str]) -> Optional[int]:
     value = value.strip()
     if not value or not value.isascii() or not value.isdigit():
         return None
+    value = value.lstrip("0") or "0"
     if len(value) > 10:
         return DELTA_SECONDS_MAX
     return min(int(value), DELTA_SECONDS_MAX)
@@ -164,15 +165,17 @@ _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _LONG_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 # RFC 9110 §5.6.7: IMF-fixdate, obsolete RFC 850 date, asctime date.
-_IMF = re.compile(r"^([A-Za-z]{3}), (\d{2}) ([A-Za-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$")
-_RFC850 = re.compile(r"^([A-Za-z]{6,9}), (\d{2})-([A-Za-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$")
-_ASCTIME = re.compile(r"^([A-Za-z]{3}) ([A-Za-z]{3}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})$")
+_IMF = re.compile(r"^([A-Za-z]{3}), (\d{2}) ([A-Za-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$", re.ASCII)
+_RFC850 = re.compile(r"^([A-Za-z]{6,9}), (\d{2})-([A-Za-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$", re.ASCII)
+_ASCTIME = re.compile(r"^([A-Za-z]{3}) ([A-Za-z]{3}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})$", re.ASCII)
 
 
 def _to_timestamp(year: int, month: int, day: int, hh: int, mm: int, ss: int) -> Optional[float]:
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hh <= 23 and mm <= 59 and ss <= 60):
+    if not (1 <= month <= 12 and hh <= 23 and mm <= 59 and ss <= 60):
         return None
     try:
+        if not 1 <= day <= calendar.monthrange(year, month)[1]:
+            return None
         return float(calendar.timegm((year, month, day, hh, mm, min(ss, 59), 0, 0, 0)))
     except (ValueError, OverflowError):
         return None

@@ -18,6 +18,7 @@ from urllib.parse import urljoin, urlsplit
 from ._headers import (
     DELTA_SECONDS_MAX,
     Headers,
+    etag_strong_match,
     etag_weak_match,
     parse_cache_control,
     parse_delta_seconds,
@@ -232,7 +233,7 @@ def auth_digest(req_headers: Headers, options: CacheOptions) -> Optional[str]:
     value = req_headers.get("authorization")
     if value is None:
         return None
-    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def variant_matches(req: RequestView, stored: StoredResponse, options: CacheOptions) -> bool:
@@ -272,6 +273,8 @@ def heuristic_lifetime(headers: Headers, status: int, response_time: Optional[fl
     date = parse_http_date(headers.get("date"), response_time)
     if date is None:
         date = response_time
+    elif response_time is not None:
+        date = min(date, response_time)  # a Date ahead of our clock must not stretch the interval
     if last_modified is None or date is None or last_modified >= date:
         return 0.0
     return min(options.heuristic_max, options.heuristic_fraction * (date - last_modified))
@@ -461,10 +464,13 @@ def evaluate_conditional(req: RequestView, stored: StoredResponse) -> bool:
     ims = parse_http_date(req.headers.get("if-modified-since"))
     if ims is None:
         return False
+    # RFC 9111 §4.3.2: Last-Modified, else Date, else the time the response was received
     last_modified = parse_http_date(stored.headers.get("last-modified"))
     if last_modified is None:
         last_modified = parse_http_date(stored.headers.get("date"))
-    return last_modified is not None and last_modified <= ims
+    if last_modified is None:
+        last_modified = stored.response_time
+    return last_modified <= ims
 
 
 #: RFC 9110 §15.4.5: the fields a 304 carries from the 200 it stands for.
@@ -487,12 +493,19 @@ def validator_matches(stored: StoredResponse, resp: ResponseView) -> bool:
     new_etag = resp.headers.get("etag")
     if new_etag:
         old = stored.headers.get("etag")
-        return old is not None and etag_weak_match(old, new_etag)
+        if old is None:
+            return False
+        if new_etag.strip().startswith("W/"):
+            return etag_weak_match(old, new_etag)  # a weak validator that corresponds
+        return etag_strong_match(old, new_etag)  # the same strong validator
     new_lm = parse_http_date(resp.headers.get("last-modified"))
     if new_lm is not None:
         old_lm = parse_http_date(stored.headers.get("last-modified"))
         return old_lm is not None and old_lm == new_lm
-    return True  # no validator in the 304: it answers the one response we asked about
+    # No validator in the 304. §4.3.4 selects a stored response without validators; we also
+    # select one with validators, deliberately: our conditional request was built from this
+    # very response's validators, so a 304 to it says this response is current.
+    return True
 
 
 def freshen(stored: StoredResponse, resp: ResponseView, request_time: float, response_time: float) -> StoredResponse:
@@ -508,8 +521,7 @@ def head_invalidates(stored: StoredResponse, resp: ResponseView) -> bool:
     GET response means the stored one is outdated."""
     for name in ("etag", "last-modified", "content-length"):
         new = resp.headers.get(name)
-        old = stored.headers.get(name)
-        if new is not None and old is not None and new != old:
+        if new is not None and new != stored.headers.get(name):
             return True
     return False
 
