@@ -145,7 +145,7 @@ class CacheController:
             auth = policy.auth_digest(req.headers, self.options)
             found: list[StoredResponse] = []
             for ref in refs:
-                if ref.auth is not None and ref.auth != auth:
+                if ref.auth != auth:
                     continue
                 if policy.vary_values(req.headers, list(ref.vary)) != dict(ref.vary):
                     continue
@@ -207,16 +207,24 @@ class CacheController:
         value = serialize.dump_response(stored)
         with self._index_lock:
             old = self._get(primary)
-            old_refs = serialize.load_index(old, stored.url) if serialize.kind_of(old) == "I" else None
-            if not stored.vary and stored.auth is None:
-                if old_refs:
-                    self._delete_keys(ref.key for ref in old_refs)
+            old_kind = serialize.kind_of(old)
+            old_refs = serialize.load_index(old, stored.url) if old_kind == "I" else None
+            if not stored.vary and stored.auth is None and not old_refs:
+                # the common case: one response per URL, at the primary key
                 ok = self._set(primary, value, ttl)
             else:
+                refs = list(old_refs or [])
+                if old_kind == "R" and isinstance(old, (bytes, bytearray, memoryview)):
+                    # a lone response becomes the first variant of the new index
+                    lone = serialize.load_response(old, stored.url)
+                    if lone is not None:
+                        lone_key = variant_key(primary, lone.vary, lone.auth)
+                        if self._set(lone_key, bytes(old), policy.ttl_hint(lone, self.clock(), self.options)):
+                            refs.append(VariantRef(lone_key, dict(lone.vary), lone.auth))
                 vkey = variant_key(primary, stored.vary, stored.auth)
                 ok = self._set(vkey, value, ttl)
                 if ok:
-                    refs = [r for r in (old_refs or []) if r.key != vkey]
+                    refs = [r for r in refs if r.key != vkey]
                     refs.append(VariantRef(vkey, dict(stored.vary), stored.auth))
                     dropped, refs = refs[: -self.options.max_variants], refs[-self.options.max_variants :]
                     self._delete_keys(r.key for r in dropped)
@@ -231,12 +239,11 @@ class CacheController:
     def remove(self, stored: StoredResponse) -> None:
         """Delete one stored response (a newer response replaced it)."""
         primary = cache_key(stored.method, stored.url)
-        if stored.vary or stored.auth is not None:
-            self._delete(variant_key(primary, stored.vary, stored.auth))
-        else:
-            with self._index_lock:
-                if serialize.kind_of(self._get(primary)) == "R":
-                    self._delete(primary)
+        with self._index_lock:
+            if serialize.kind_of(self._get(primary)) == "R":
+                self._delete(primary)
+            else:
+                self._delete(variant_key(primary, stored.vary, stored.auth))
 
     def invalidate(self, urls: Iterable[str]) -> None:
         """RFC 9111 §4.4: forget every stored response (all variants) for these URLs."""

@@ -238,9 +238,9 @@ def auth_digest(req_headers: Headers, options: CacheOptions) -> Optional[str]:
 
 def variant_matches(req: RequestView, stored: StoredResponse, options: CacheOptions) -> bool:
     """RFC 9111 §4.1: the stored response's Vary fields match the request's, and (private
-    mode) it was obtained with the same Authorization, or with none."""
-    if stored.auth is not None and stored.auth != auth_digest(req.headers, options):
-        return False
+    mode) it was obtained with the same Authorization (or both without)."""
+    if stored.auth != auth_digest(req.headers, options):
+        return False  # private mode: Authorization acts as an implicit Vary
     names = vary_names(stored.headers)
     if "*" in names:
         return False

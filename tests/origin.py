@@ -52,6 +52,13 @@ class Origin:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass
 
+            def send_response(self, code: int, message: Optional[str] = None) -> None:
+                # http.server would always add "Date: now"; a reply may set its own
+                # (in the past, to make a response stale without sleeping): see _handle
+                self.log_request(code)
+                self.send_response_only(code, message)
+                self.send_header("Server", self.version_string())
+
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -68,6 +75,8 @@ class Origin:
                 names = {k.lower() for k, _ in reply.headers}
                 for name, value in reply.headers:
                     self.send_header(name, value)
+                if "date" not in {k.lower() for k, _ in reply.headers}:
+                    self.send_header("Date", self.date_time_string())
                 no_body = self.command == "HEAD" or reply.status in (204, 304)
                 if isinstance(reply.body, list):
                     self.send_header("Transfer-Encoding", "chunked")

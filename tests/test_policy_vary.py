@@ -176,7 +176,8 @@ def test_vary_name_missing_from_recorded_values_means_absent_rfc9111_4_1() -> No
 
 
 # ---------------------------------------------------------------------------
-# Credentials (private mode): a response obtained with Authorization A is for A only
+# Credentials (private mode): a response obtained with Authorization A is for A only,
+# and one obtained without credentials is for requests without credentials
 
 AUTH_A = [("Authorization", "Bearer token-a")]
 AUTH_B = [("Authorization", "Bearer token-b")]
@@ -186,8 +187,9 @@ AUTH_CASES = [
     pytest.param(AUTH_A, [("authorization", "Bearer token-a")], PRIVATE, True, id="3.5-private-name-any-case"),
     pytest.param(AUTH_A, AUTH_B, PRIVATE, False, id="3.5-private-other-credentials"),
     pytest.param(AUTH_A, [], PRIVATE, False, id="3.5-private-no-credentials"),
-    pytest.param([], AUTH_A, PRIVATE, True, id="3.5-private-anonymous-response-for-anyone"),
-    pytest.param([], AUTH_B, PRIVATE, True, id="3.5-private-anonymous-response-for-b"),
+    # Authorization is an implicit Vary in private mode: an anonymous response is for anonymous requests
+    pytest.param([], AUTH_A, PRIVATE, False, id="3.5-private-anonymous-response-not-for-a"),
+    pytest.param([], AUTH_B, PRIVATE, False, id="3.5-private-anonymous-response-not-for-b"),
     pytest.param([], [], PRIVATE, True, id="3.5-private-anonymous-anonymous"),
     pytest.param(AUTH_A, AUTH_B, SHARED, True, id="3.5-shared-ignores-credentials"),
     pytest.param(AUTH_A, [], SHARED, True, id="3.5-shared-ignores-missing-credentials"),
