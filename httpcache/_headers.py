@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import time
 from typing import Iterable, Mapping, Optional
 
 __all__ = [
@@ -185,7 +186,7 @@ def parse_http_date(value: Optional[str], now: Optional[float] = None) -> Option
     """Parse an HTTP-date (RFC 9110 §5.6.7) to a POSIX timestamp, or None if invalid.
 
     All three formats are accepted. RFC 850 two-digit years are placed within
-    50 years of ``now`` as §5.6.7 requires (of 1970 when ``now`` is not given).
+    50 years of ``now`` as §5.6.7 requires (of the current time when ``now`` is not given).
     """
     if not value:
         return None
@@ -208,7 +209,7 @@ def parse_http_date(value: Optional[str], now: Optional[float] = None) -> Option
         if month is None:
             return None
         yy = int(m.group(4))
-        this_year = 1970 if now is None else _year_of(now)
+        this_year = _year_of(time.time() if now is None else now)
         year = (this_year // 100) * 100 + yy
         if year > this_year + 50:
             year -= 100
@@ -226,8 +227,6 @@ def parse_http_date(value: Optional[str], now: Optional[float] = None) -> Option
 
 
 def _year_of(ts: float) -> int:
-    import time
-
     try:
         return time.gmtime(ts).tm_year
     except (OverflowError, ValueError, OSError):

@@ -42,9 +42,12 @@ UNDERSTOOD_STATUSES = frozenset({200, 203, 204, 300, 301, 302, 303, 307, 308, 40
 HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade", "trailer"}
 )
-#: RFC 9111 §3.2: fields a 304 never updates: Content-Length, and the framing and coding
-#: of the stored body (we keep the body as received, so its coding must not change).
-NOT_UPDATED_BY_304 = frozenset({"content-length", "content-encoding", "content-range"}) | HOP_BY_HOP
+#: RFC 9111 §3.2: fields a 304 never updates: Content-Length, and the framing, coding and
+#: digests of the stored body (we keep the body as received, so they must stay its own).
+NOT_UPDATED_BY_304 = (
+    frozenset({"content-length", "content-encoding", "content-range", "content-md5", "content-digest", "repr-digest"})
+    | HOP_BY_HOP
+)
 #: Request fields that make a request conditional (RFC 9110 §13.1).
 CONDITIONAL_FIELDS = ("if-none-match", "if-modified-since")
 PRECONDITION_FIELDS = ("if-match", "if-unmodified-since", "if-range")
@@ -295,14 +298,27 @@ def freshness_lifetime(stored: StoredResponse, options: CacheOptions) -> float:
     return heuristic_lifetime(stored.headers, stored.status, stored.response_time, options)
 
 
+def age_header_value(headers: Headers) -> Optional[int]:
+    """RFC 9111 §5.1: the Age field as delta-seconds; 0 when absent.
+
+    An Age that is not exactly one delta-seconds (a list, repeated lines, a sign, a
+    fraction, parameters, garbage) cannot be trusted to be small: the response is
+    taken as stale, by giving it the largest age (as http-cache-tests requires).
+    """
+    lines = headers.get_all("age")
+    if not lines:
+        return None
+    value = parse_delta_seconds(lines[0]) if len(lines) == 1 else None
+    return DELTA_SECONDS_MAX if value is None else value
+
+
 def current_age(stored: StoredResponse, now: float) -> float:
     """RFC 9111 §4.2.3, in full: apparent age, corrected Age, response delay, resident time.
 
     A Date ahead of our clock gives an apparent age of 0, never a negative one,
     so clock skew cannot stretch freshness.
     """
-    age_lines = stored.headers.get_all("age")
-    age_value = parse_delta_seconds(age_lines[0].split(",")[0]) if age_lines else None
+    age_value = age_header_value(stored.headers)
     date_value = _date_value(stored.headers, stored.response_time)
     apparent_age = max(0.0, stored.response_time - date_value)
     response_delay = max(0.0, stored.response_time - stored.request_time)
@@ -461,7 +477,7 @@ def evaluate_conditional(req: RequestView, stored: StoredResponse) -> bool:
         if "*" in tags:
             return True
         return etag is not None and any(etag_weak_match(t, etag) for t in tags)
-    ims = parse_http_date(req.headers.get("if-modified-since"))
+    ims = parse_http_date(req.headers.get("if-modified-since"), stored.response_time)
     if ims is None:
         return False
     # RFC 9111 §4.3.2: Last-Modified, else Date, else the time the response was received
@@ -564,6 +580,9 @@ def invalidation_urls(req: RequestView, resp: ResponseView) -> list[str]:
 # ---------------------------------------------------------------------------
 # Store hints
 
+#: How long past its allowances a stale response without validators is kept for max-stale.
+STALE_GRACE = 86400.0
+
 
 def ttl_hint(stored: StoredResponse, now: float, options: CacheOptions) -> Optional[float]:
     """Eviction advice for stores, in seconds: how long the entry could still be used
@@ -574,4 +593,5 @@ def ttl_hint(stored: StoredResponse, now: float, options: CacheOptions) -> Optio
     rd = response_directives(stored.headers)
     remaining = freshness_lifetime(stored, options) - current_age(stored, now)
     allowance = max(rd.stale_if_error or 0, rd.stale_while_revalidate or 0)
-    return max(1.0, remaining + allowance)
+    # a stale response can still serve a request's max-stale (§5.2.1.2) for a while
+    return max(1.0, remaining + allowance + STALE_GRACE)

@@ -241,13 +241,17 @@ AGE_CASES = [
     ),
     pytest.param(dated(("Age", "100")), NOW + 5, NOW, NOW, 100.0, id="4.2.3-request-after-response-no-negative-delay"),
     pytest.param(dated(), NOW, NOW, NOW - 50, 0.0, id="4.2.3-clock-went-back-no-negative-resident-time"),
-    # invalid or duplicated Age
-    pytest.param(dated(("Age", "abc")), NOW, NOW, NOW, 0.0, id="4.2.3-invalid-age-ignored"),
-    pytest.param(dated(("Age", "-5")), NOW, NOW, NOW, 0.0, id="4.2.3-negative-age-ignored"),
-    pytest.param(dated(("Age", "1.5")), NOW, NOW, NOW, 0.0, id="4.2.3-fractional-age-ignored"),
+    # §5.1: an Age that is not exactly one delta-seconds makes the response stale (largest age)
+    pytest.param(dated(("Age", "abc")), NOW, NOW, NOW, float(DELTA_SECONDS_MAX), id="5.1-invalid-age-stale"),
+    pytest.param(dated(("Age", "-5")), NOW, NOW, NOW, float(DELTA_SECONDS_MAX), id="5.1-negative-age-stale"),
+    pytest.param(dated(("Age", "1.5")), NOW, NOW, NOW, float(DELTA_SECONDS_MAX), id="5.1-fractional-age-stale"),
+    pytest.param(dated(("Age", "7;foo=1")), NOW, NOW, NOW, float(DELTA_SECONDS_MAX), id="5.1-age-parameter-stale"),
     pytest.param(dated(("Age", " 7 ")), NOW, NOW, NOW, 7.0, id="4.2.3-age-with-ows"),
-    pytest.param(dated(("Age", "10, 20")), NOW, NOW, NOW, 10.0, id="4.2.3-age-list-first-used"),
-    pytest.param(dated(("Age", "10"), ("Age", "20")), NOW, NOW, NOW, 10.0, id="4.2.3-age-two-lines-first-used"),
+    pytest.param(dated(("Age", "10, 20")), NOW, NOW, NOW, float(DELTA_SECONDS_MAX), id="5.1-age-list-stale"),
+    pytest.param(dated(("Age", "0, 0")), NOW, NOW, NOW, float(DELTA_SECONDS_MAX), id="5.1-age-duplicate-zero-stale"),
+    pytest.param(
+        dated(("Age", "10"), ("Age", "20")), NOW, NOW, NOW, float(DELTA_SECONDS_MAX), id="5.1-age-two-lines-stale"
+    ),
     pytest.param(
         dated(("Age", "99999999999")), NOW, NOW, NOW, float(DELTA_SECONDS_MAX), id="4.2.3-1.2.2-huge-age-clamped"
     ),
@@ -376,8 +380,9 @@ def test_explicit_freshness_lifetime_beats_options_heuristic_off_rfc9111_4_2_1()
 
 def test_ttl_hint_covers_freshness_and_stale_if_error() -> None:
     s = stored(dated(cc("max-age=100, stale-if-error=50")))
-    assert policy.ttl_hint(s, NOW + 10, PRIVATE) == 140.0
-    assert policy.ttl_hint(s, NOW + 1000, PRIVATE) == 1.0
+    # freshness left + stale-if-error + the grace a stale response is kept for max-stale
+    assert policy.ttl_hint(s, NOW + 10, PRIVATE) == 140.0 + policy.STALE_GRACE
+    assert policy.ttl_hint(s, NOW + 1000 + policy.STALE_GRACE, PRIVATE) == 1.0
     assert policy.ttl_hint(stored(dated(cc("max-age=100"), ("ETag", '"a"'))), NOW, PRIVATE) is None
 
 
