@@ -216,17 +216,46 @@ def vary_names(headers: Headers) -> list[str]:
     return parse_field_names(headers.get("vary"))
 
 
-def normalize_field(values: list[str]) -> Optional[str]:
-    """RFC 9111 §4.1 normalisation: lines combined, list members trimmed; None when absent."""
+#: Fields whose members are case-insensitive tokens with weights (RFC 9110 §12.5.3, §12.5.4):
+#: their order carries no meaning, only their weights do.
+_WEIGHTED_TOKEN_FIELDS = frozenset({"accept-language", "accept-encoding"})
+
+
+def _normalize_weighted(members: list[str]) -> str:
+    """Lower-cased tokens sorted by weight then name: ``en, DE`` and ``de, en`` match."""
+    weighted: list[tuple[float, str]] = []
+    for member in members:
+        token, _, params = member.partition(";")
+        weight = 1.0
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value.strip())
+                except ValueError:
+                    weight = 1.0
+                if not 0.0 <= weight <= 1.0:  # nan and out-of-range weights
+                    weight = 1.0
+        weighted.append((weight, token.strip().lower()))
+    weighted.sort(key=lambda item: (-item[0], item[1]))
+    return ",".join(token if weight == 1.0 else f"{token};q={weight:g}" for weight, token in weighted)
+
+
+def normalize_field(values: list[str], name: str = "") -> Optional[str]:
+    """RFC 9111 §4.1 normalisation: lines combined, list members trimmed; for
+    Accept-Language and Accept-Encoding also case and order (by weight); None when absent."""
     if not values:
         return None
     members = [" ".join(m.split()) for v in values for m in v.split(",")]
-    return ",".join(m for m in members if m)
+    members = [m for m in members if m]
+    if name.lower() in _WEIGHTED_TOKEN_FIELDS:
+        return _normalize_weighted(members)
+    return ",".join(members)
 
 
 def vary_values(req_headers: Headers, names: list[str]) -> dict[str, Optional[str]]:
     """The request's normalised values of the fields a response varies on."""
-    return {name: normalize_field(req_headers.get_all(name)) for name in names if name != "*"}
+    return {name: normalize_field(req_headers.get_all(name), name) for name in names if name != "*"}
 
 
 def auth_digest(req_headers: Headers, options: CacheOptions) -> Optional[str]:
@@ -247,7 +276,7 @@ def variant_matches(req: RequestView, stored: StoredResponse, options: CacheOpti
     names = vary_names(stored.headers)
     if "*" in names:
         return False
-    return all(normalize_field(req.headers.get_all(name)) == stored.vary.get(name) for name in names)
+    return all(normalize_field(req.headers.get_all(name), name) == stored.vary.get(name) for name in names)
 
 
 def most_recent(candidates: list[StoredResponse]) -> Optional[StoredResponse]:

@@ -242,3 +242,28 @@ def test_most_recent_without_date_uses_receipt_time_rfc9111_4_1() -> None:
     new = stored(response_time=NOW)
     assert policy.most_recent([new, old]) is new
     assert policy.most_recent([old, new]) is new
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        pytest.param("en, de", "de, en", True, id="4.1-accept-language-order-ignored"),
+        pytest.param("en, de", "eN, De", True, id="4.1-accept-language-case-ignored"),
+        pytest.param("en, de", " en ,   de", True, id="4.1-accept-language-whitespace-ignored"),
+        pytest.param("en;q=0.5, de", "de, en;q=0.5", True, id="4.1-accept-language-same-weights"),
+        pytest.param("en;q=0.5, de", "en, de;q=0.5", False, id="4.1-accept-language-weights-differ"),
+        pytest.param("en", "en;q=1", True, id="4.1-accept-language-default-weight"),
+        pytest.param("en", "de", False, id="4.1-accept-language-other-language"),
+        pytest.param("en;q=abc", "en", True, id="4.1-accept-language-bad-weight-is-default"),
+    ],
+)
+def test_weighted_fields_normalised_rfc9111_4_1(first: str, second: str, same: bool) -> None:
+    for name in ("Accept-Language", "Accept-Encoding"):
+        a = policy.normalize_field([first], name)
+        b = policy.normalize_field([second], name)
+        assert (a == b) is same, (name, a, b)
+
+
+def test_other_fields_keep_order_and_case_rfc9111_4_1() -> None:
+    assert policy.normalize_field(["en, de"], "X-Custom") != policy.normalize_field(["de, en"], "X-Custom")
+    assert policy.normalize_field(["A"], "Accept") != policy.normalize_field(["a"], "Accept")
