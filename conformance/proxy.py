@@ -73,7 +73,10 @@ def build_session(client: str, shared: bool) -> requests.Session:
         return neutralize(requests.Session())
     if client == "httpcache":
         httpcache: Any = importlib.import_module("httpcache")
-        return neutralize(httpcache.CacheControl(requests.Session(), shared=shared))
+        # in shared mode the gateway is a surrogate (a reverse-proxy cache): it says so
+        return neutralize(
+            httpcache.CacheControl(requests.Session(), shared=shared, surrogate="httpcache" if shared else None)
+        )
     if client == "cachecontrol":
         cachecontrol: Any = importlib.import_module("cachecontrol")
         return neutralize(cachecontrol.CacheControl(requests.Session()))  # in-memory DictCache

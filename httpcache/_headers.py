@@ -16,12 +16,15 @@ __all__ = [
     "Headers",
     "DELTA_SECONDS_MAX",
     "parse_cache_control",
+    "split_list",
     "parse_delta_seconds",
     "parse_http_date",
     "parse_field_names",
     "parse_etags",
     "etag_weak_match",
     "etag_strong_match",
+    "parse_range",
+    "parse_content_range",
 ]
 
 #: RFC 9111 §1.2.2: a delta-seconds too large to represent is taken as 2^31.
@@ -92,7 +95,7 @@ class Headers:
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
-def _split_list(value: str) -> list[str]:
+def split_list(value: str) -> list[str]:
     """Split a comma-separated list, honouring quoted strings (RFC 9110 §5.6.1)."""
     parts: list[str] = []
     current: list[str] = []
@@ -137,7 +140,7 @@ def parse_cache_control(value: Optional[str]) -> dict[str, Optional[str]]:
     result: dict[str, Optional[str]] = {}
     if not value:
         return result
-    for member in _split_list(value):
+    for member in split_list(value):
         name, sep, arg = member.partition("=")
         name = name.strip().lower()
         if not name or any(c not in _TOKEN_CHARS for c in name):
@@ -268,3 +271,39 @@ def etag_strong_match(a: str, b: str) -> bool:
     """RFC 9110 §8.8.3.2 strong comparison: both strong and identical."""
     a, b = a.strip(), b.strip()
     return not a.startswith("W/") and a == b
+
+
+_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$", re.ASCII)
+_CONTENT_RANGE = re.compile(r"^bytes ([0-9]+)-([0-9]+)/([0-9]+|\*)$", re.ASCII)
+
+
+def parse_range(value: Optional[str]) -> Optional[tuple[Optional[int], Optional[int]]]:
+    """One byte range of a Range field (RFC 9110 §14.1.2) as ``(first, last)``: ``(5, None)``
+    for ``bytes=5-``, ``(None, 5)`` for the suffix ``bytes=-5``. None for anything else
+    (several ranges, other units, garbage)."""
+    if not value:
+        return None
+    m = _RANGE.match(value.strip().replace(" ", ""))
+    if not m or len(value) > 64:
+        return None
+    first = int(m.group(1)) if m.group(1) else None
+    last = int(m.group(2)) if m.group(2) else None
+    if first is None and last is None:
+        return None
+    if first is not None and last is not None and last < first:
+        return None
+    return first, last
+
+
+def parse_content_range(value: Optional[str]) -> Optional[tuple[int, int, Optional[int]]]:
+    """A Content-Range (RFC 9110 §14.4) as ``(first, last, complete_length or None)``."""
+    if not value or len(value) > 96:
+        return None
+    m = _CONTENT_RANGE.match(value.strip())
+    if not m:
+        return None
+    first, last = int(m.group(1)), int(m.group(2))
+    length = None if m.group(3) == "*" else int(m.group(3))
+    if last < first or (length is not None and last >= length):
+        return None
+    return first, last, length

@@ -79,7 +79,7 @@ class CacheControlAdapter(HTTPAdapter):
     """A transport adapter that answers from the cache where RFC 9111 allows.
 
     ``CacheControlAdapter(cache=None, *, shared=False, heuristic_fraction=0.1,
-    heuristic_max=86400, max_variants=16, adapter=None, controller=None,
+    heuristic_max=86400, max_variants=16, surrogate=None, adapter=None, controller=None,
     **HTTPAdapter kwargs)``. Mount it with ``session.mount(prefix, adapter)``,
     or let ``CacheControl`` do it.
     """
@@ -92,6 +92,7 @@ class CacheControlAdapter(HTTPAdapter):
         heuristic_fraction: Optional[float] = None,
         heuristic_max: Optional[float] = None,
         max_variants: Optional[int] = None,
+        surrogate: Optional[str] = None,
         options: Optional[CacheOptions] = None,
         controller: Optional[CacheController] = None,
         adapter: Optional[BaseAdapter] = None,
@@ -106,6 +107,7 @@ class CacheControlAdapter(HTTPAdapter):
                     ("heuristic_fraction", heuristic_fraction),
                     ("heuristic_max", heuristic_max),
                     ("max_variants", max_variants),
+                    ("surrogate", surrogate),
                 )
                 if value is not None
             }
@@ -118,6 +120,13 @@ class CacheControlAdapter(HTTPAdapter):
     # -- sending ----------------------------------------------------------------------
 
     def _forward(self, request: PreparedRequest, **kwargs: Any) -> Response:
+        token = self.controller.options.surrogate
+        if token is not None:
+            # W3C Edge Architecture §2: a surrogate announces itself to the origin
+            capability = f'{token}="Surrogate/1.0"'
+            existing = request.headers.get("Surrogate-Capability")
+            request = request.copy()
+            request.headers["Surrogate-Capability"] = f"{existing}, {capability}" if existing else capability
         if self._inner is not None:
             return self._inner.send(request, **kwargs)
         return super().send(request, **kwargs)
@@ -145,9 +154,11 @@ class CacheControlAdapter(HTTPAdapter):
             if urls:
                 self.controller.invalidate(urls)
             return _mark(resp, False)
-        if "range" in view.headers or policy.has_preconditions(view):
-            log.debug("%s %s passes through: Range or precondition fields (RFC 9111 §3.3)", view.method, view.url)
+        if policy.has_preconditions(view):
+            log.debug("%s %s passes through: precondition fields (RFC 9110 §13.1)", view.method, view.url)
             return _mark(self._forward(request, **kwargs), False)
+        if "range" in view.headers:
+            return self._range(request, view, kwargs)
 
         lookup = self.controller.lookup(view)
         decision = lookup.decision
@@ -162,6 +173,31 @@ class CacheControlAdapter(HTTPAdapter):
         if isinstance(decision, policy.Miss):
             return self._fetch(request, view, None, kwargs)
         raise AssertionError(decision)
+
+    def _range(self, request: PreparedRequest, view: RequestView, kwargs: dict[str, Any]) -> Response:
+        """RFC 9111 §3.4: a Range request is served from a stored complete response or a
+        stored 206 when they hold the range and may be used; else it goes to the origin,
+        and a 200 or single-range 206 answer is stored (§3.3)."""
+        spec = policy.requested_range(view)
+        if spec is not None:
+            for partial in (False, True):
+                lookup = self.controller.lookup(view, partial=partial)
+                if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and lookup.stored is not None:
+                    served = policy.range_from_stored(spec, lookup.stored)
+                    if served is not None:
+                        return self._partial(request, lookup.stored, served, lookup.decision.age)
+        return self._fetch(request, view, None, kwargs)
+
+    def _partial(
+        self, request: PreparedRequest, stored: StoredResponse, served: tuple[int, int, int, bytes], age: float
+    ) -> Response:
+        """A 206 for one range of a stored response (RFC 9110 §15.3.7)."""
+        first, last, length, body = served
+        headers = stored.headers.without(("content-length", "content-range"))
+        headers = headers.replaced(
+            Headers([("Content-Range", f"bytes {first}-{last}/{length}"), ("Content-Length", str(len(body)))])
+        )
+        return self._build(request, 206, "Partial Content", headers, body, age)
 
     def _fetch(
         self, request: PreparedRequest, view: RequestView, replaces: Optional[StoredResponse], kwargs: dict[str, Any]

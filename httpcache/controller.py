@@ -123,10 +123,11 @@ class CacheController:
 
     # -- reading --------------------------------------------------------------------
 
-    def candidates(self, req: RequestView, method: str) -> list[StoredResponse]:
-        """Stored responses to ``method`` at the request's URL that match its Vary (§4.1)."""
+    def candidates(self, req: RequestView, method: str, partial: bool = False) -> list[StoredResponse]:
+        """Stored responses to ``method`` at the request's URL that match its Vary (§4.1);
+        ``partial``: the stored 206 responses instead (§3.3)."""
         url = normalize_url(req.url)
-        key = cache_key(method, url)
+        key = cache_key(method, url, partial)
         data = self._get(key)
         if data is None:
             return []
@@ -162,9 +163,13 @@ class CacheController:
         self._drop_corrupt(key, "not an httpcache entry of this version")
         return []
 
-    def lookup(self, req: RequestView) -> Lookup:
-        """Select the stored response for ``req`` and let the policy decide (RFC 9111 §4)."""
+    def lookup(self, req: RequestView, partial: bool = False) -> Lookup:
+        """Select the stored response for ``req`` and let the policy decide (RFC 9111 §4);
+        ``partial``: among the stored 206 responses (§3.4)."""
         now = self.clock()
+        if partial:
+            stored = policy.most_recent(self.candidates(req, req.method, partial=True))
+            return Lookup(stored, policy.decide(req, stored, now, self.options))
         if req.method == "HEAD":
             # RFC 9111 §4.3.5 / §4: a fresh stored GET response can answer a HEAD request
             from_get = policy.most_recent(self.candidates(req, "GET"))
@@ -202,7 +207,7 @@ class CacheController:
     def write(self, stored: StoredResponse) -> bool:
         """Write ``stored`` under its key: at the primary key when it has no Vary and no
         credentials, else as a variant listed in the URL's index (RFC 9111 §4.1)."""
-        primary = cache_key(stored.method, stored.url)
+        primary = cache_key(stored.method, stored.url, partial=stored.status == 206)
         ttl = policy.ttl_hint(stored, self.clock(), self.options)
         value = serialize.dump_response(stored)
         with self._index_lock:
@@ -238,7 +243,7 @@ class CacheController:
 
     def remove(self, stored: StoredResponse) -> None:
         """Delete one stored response (a newer response replaced it)."""
-        primary = cache_key(stored.method, stored.url)
+        primary = cache_key(stored.method, stored.url, partial=stored.status == 206)
         with self._index_lock:
             if serialize.kind_of(self._get(primary)) == "R":
                 self._delete(primary)
@@ -248,8 +253,8 @@ class CacheController:
     def invalidate(self, urls: Iterable[str]) -> None:
         """RFC 9111 §4.4: forget every stored response (all variants) for these URLs."""
         for url in urls:
-            for method in ("GET", "HEAD"):
-                key = cache_key(method, url)
+            for method, partial in (("GET", False), ("HEAD", False), ("GET", True)):
+                key = cache_key(method, url, partial)
                 with self._index_lock:
                     data = self._get(key)
                     if data is None:

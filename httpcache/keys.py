@@ -39,11 +39,13 @@ def normalize_url(url: str) -> str:
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
 
 
-def cache_key(method: str, url: str) -> str:
-    """The primary key of ``method url``: the normalised URL for GET, ``"HEAD <url>"`` for HEAD."""
+def cache_key(method: str, url: str, partial: bool = False) -> str:
+    """The primary key of ``method url``: the normalised URL for GET, ``"HEAD <url>"`` for HEAD;
+    ``partial`` names the place of a stored 206 (partial content, RFC 9111 §3.3)."""
     normalized = normalize_url(url)
     method = method.upper()
-    return normalized if method == "GET" else f"{method} {normalized}"
+    key = normalized if method == "GET" else f"{method} {normalized}"
+    return f"PARTIAL {key}" if partial else key
 
 
 def variant_key(primary: str, vary: Mapping[str, Optional[str]], auth: Optional[str]) -> str:

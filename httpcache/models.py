@@ -23,14 +23,24 @@ class CacheOptions:
       ``heuristic_fraction * (Date - Last-Modified)``, at most ``heuristic_max``
       seconds. ``heuristic_fraction=0`` turns heuristic freshness off.
     - ``max_variants``: how many Vary variants are kept per URL (oldest dropped).
+    - ``surrogate``: act as a surrogate (a gateway / reverse-proxy cache) with this
+      device token: announce ``Surrogate-Capability`` and obey ``Surrogate-Control``
+      directives addressed to it, which take precedence over Cache-Control
+      (W3C Edge Architecture Specification 1.0). Needs ``shared=True``.
     """
 
     shared: bool = False
     heuristic_fraction: float = 0.1
     heuristic_max: float = 86400.0
     max_variants: int = 16
+    surrogate: Optional[str] = None
 
     def __post_init__(self) -> None:
+        if self.surrogate is not None:
+            if not self.shared:
+                raise HTTPCacheError("surrogate needs shared=True: a surrogate is a shared cache")
+            if not self.surrogate or not all(c.isalnum() or c in "-_." for c in self.surrogate):
+                raise HTTPCacheError("surrogate must be a token of letters, digits, '-', '_' or '.'")
         if not 0.0 <= self.heuristic_fraction <= 1.0:
             raise HTTPCacheError("heuristic_fraction must be between 0 and 1")
         if self.heuristic_max < 0:

@@ -21,10 +21,13 @@ from ._headers import (
     etag_strong_match,
     etag_weak_match,
     parse_cache_control,
+    parse_content_range,
     parse_delta_seconds,
     parse_etags,
     parse_field_names,
     parse_http_date,
+    parse_range,
+    split_list,
 )
 from .models import CacheOptions, RequestView, ResponseView, StoredResponse
 
@@ -144,6 +147,37 @@ def response_directives(headers: Headers) -> ResponseDirectives:
     )
 
 
+@dataclass(frozen=True)
+class SurrogateDirectives:
+    """Surrogate-Control directives addressed to this cache (W3C Edge Architecture 1.0 §3)."""
+
+    no_store: bool = False
+    max_age: Optional[int] = None
+
+
+def surrogate_directives(headers: Headers, options: CacheOptions) -> Optional[SurrogateDirectives]:
+    """Surrogate-Control members with no target or targeted at ``options.surrogate``
+    (``max-age=60;token``); None when this cache is not a surrogate or none apply."""
+    if options.surrogate is None:
+        return None
+    value = headers.get("surrogate-control")
+    if not value:
+        return None
+    no_store, max_age, found = False, None, False
+    for member in split_list(value):
+        directive, _, target = member.partition(";")
+        if target.strip() and target.strip().lower() != options.surrogate.lower():
+            continue
+        name, sep, arg = directive.strip().partition("=")
+        name = name.lower()
+        if name == "no-store" and not sep:
+            no_store = found = True
+        elif name == "max-age" and sep and max_age is None:
+            max_age = parse_delta_seconds(arg) if arg == arg.strip() else None
+            found = found or max_age is not None
+    return SurrogateDirectives(no_store, max_age) if found else None
+
+
 # ---------------------------------------------------------------------------
 # Storing (RFC 9111 §3)
 
@@ -152,21 +186,28 @@ def not_storable_reason(req: RequestView, resp: ResponseView, options: CacheOpti
     """Why ``resp`` to ``req`` may not be stored (RFC 9111 §3), or None when it may."""
     if req.method not in CACHEABLE_METHODS:
         return f"method {req.method} is not cacheable (RFC 9111 §3)"
-    if "range" in req.headers:
-        return "Range request: partial content passes through (RFC 9111 §3.3)"
     if resp.status < 200:
         return "non-final status (RFC 9111 §3)"
-    if resp.status in (206, 304):
-        return f"status {resp.status} is not stored as a response (RFC 9111 §3.3, §4.3.4)"
+    if resp.status == 304:
+        return "a 304 updates a stored response, it is not stored (RFC 9111 §4.3.4)"
+    if resp.status == 206 and stored_range(resp.headers) is None:
+        return "206 without one byte Content-Range of known length (RFC 9111 §3.3)"
+    if "range" in req.headers and resp.status not in (200, 206):
+        return "answer to a Range request that is neither 200 nor 206 (RFC 9111 §3.3)"
     if request_directives(req.headers).no_store:
         return "request no-store (RFC 9111 §5.2.1.5)"
     rd = response_directives(resp.headers)
+    sd = surrogate_directives(resp.headers, options)
+    if sd is not None and sd.no_store:
+        return "Surrogate-Control no-store (W3C Edge Architecture §3)"
+    # Surrogate-Control addressed to us takes precedence over Cache-Control
+    surrogate_fresh = sd is not None and sd.max_age is not None
     if rd.must_understand:
         if resp.status not in UNDERSTOOD_STATUSES:
             return "must-understand with a status not understood (RFC 9111 §5.2.2.3)"
-    elif rd.no_store:
+    elif rd.no_store and not surrogate_fresh:
         return "response no-store (RFC 9111 §5.2.2.5)"
-    if options.shared and rd.private:
+    if options.shared and rd.private and not surrogate_fresh:
         return "private response in a shared cache (RFC 9111 §5.2.2.7)"
     if (
         options.shared
@@ -177,7 +218,8 @@ def not_storable_reason(req: RequestView, resp: ResponseView, options: CacheOpti
     if "*" in parse_field_names(resp.headers.get("vary")):
         return "Vary: * never matches (RFC 9111 §4.1)"
     explicit = (
-        "expires" in resp.headers
+        surrogate_fresh
+        or "expires" in resp.headers
         or rd.max_age is not None
         or (options.shared and rd.s_maxage is not None)
         or (rd.private and not options.shared)
@@ -205,6 +247,55 @@ def headers_to_store(req: RequestView, resp: ResponseView, options: CacheOptions
     if options.shared:
         drop.update(rd.private_fields)
     return resp.headers.without(drop)
+
+
+# ---------------------------------------------------------------------------
+# Partial content (RFC 9111 §3.3, §3.4; RFC 9110 §14)
+
+
+def stored_range(headers: Headers) -> Optional[tuple[int, int, int]]:
+    """The byte range a 206 holds, ``(first, last, complete length)``, or None when it is
+    not a single range of a known length (RFC 9110 §14.4)."""
+    content_range = parse_content_range(headers.get("content-range"))
+    if content_range is None or content_range[2] is None:
+        return None
+    return content_range[0], content_range[1], content_range[2]
+
+
+def requested_range(req: RequestView) -> Optional[tuple[Optional[int], Optional[int]]]:
+    """The single byte range a GET asks for (RFC 9110 §14.2), or None if it can't be served
+    from the cache (no Range, several ranges, If-Range, another unit, not GET)."""
+    if req.method != "GET" or "if-range" in req.headers:
+        return None
+    return parse_range(req.headers.get("range"))
+
+
+def range_from_stored(
+    spec: tuple[Optional[int], Optional[int]], stored: StoredResponse
+) -> Optional[tuple[int, int, int, bytes]]:
+    """RFC 9111 §3.4 / RFC 9110 §14.1.2: serve ``spec`` from a stored complete 200 or a
+    stored 206: ``(first, last, complete length, bytes)``, or None if it does not hold them."""
+    if stored.status == 200:
+        offset, length = 0, len(stored.body)
+        held_last = length - 1
+    elif stored.status == 206:
+        held = stored_range(stored.headers)
+        if held is None or held[1] - held[0] + 1 != len(stored.body):
+            return None
+        offset, held_last, length = held
+    else:
+        return None
+    first, last = spec
+    if first is None:  # suffix range: the last ``last`` bytes
+        assert last is not None
+        if last == 0:
+            return None
+        first, last = max(0, length - last), length - 1
+    elif last is None or last >= length:
+        last = length - 1
+    if first >= length or first < offset or last > held_last:
+        return None
+    return first, last, length, stored.body[first - offset : last - offset + 1]
 
 
 # ---------------------------------------------------------------------------
@@ -313,7 +404,11 @@ def heuristic_lifetime(headers: Headers, status: int, response_time: Optional[fl
 
 
 def freshness_lifetime(stored: StoredResponse, options: CacheOptions) -> float:
-    """RFC 9111 §4.2.1: s-maxage (shared only) > max-age > Expires - Date > heuristic (§4.2.2)."""
+    """RFC 9111 §4.2.1: s-maxage (shared only) > max-age > Expires - Date > heuristic (§4.2.2),
+    all overridden for a surrogate by its Surrogate-Control max-age (Edge Architecture §3)."""
+    sd = surrogate_directives(stored.headers, options)
+    if sd is not None and sd.max_age is not None:
+        return float(sd.max_age)
     rd = response_directives(stored.headers)
     if options.shared and rd.s_maxage is not None:
         return float(rd.s_maxage)

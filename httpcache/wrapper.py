@@ -22,6 +22,7 @@ def CacheControl(  # noqa: N802 - the name users know
     heuristic_fraction: float = 0.1,
     heuristic_max: float = 86400.0,
     max_variants: int = 16,
+    surrogate: Optional[str] = None,
     adapter_class: type[CacheControlAdapter] = CacheControlAdapter,
     **adapter_kwargs: Any,
 ) -> requests.Session:
@@ -32,7 +33,11 @@ def CacheControl(  # noqa: N802 - the name users know
     the same session.
     """
     options = CacheOptions(
-        shared=shared, heuristic_fraction=heuristic_fraction, heuristic_max=heuristic_max, max_variants=max_variants
+        shared=shared,
+        heuristic_fraction=heuristic_fraction,
+        heuristic_max=heuristic_max,
+        max_variants=max_variants,
+        surrogate=surrogate,
     )
     controller = CacheController(cache, options)
     prefixes = [p for p in sess.adapters if p.lower().startswith(("http://", "https://"))]

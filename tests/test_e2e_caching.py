@@ -644,3 +644,56 @@ def test_stale_if_error_on_connection_refused(session: requests.Session, age: in
         with pytest.raises(requests.ConnectionError):
             session.get(url, timeout=2)
     assert gone.count("/sie") == 1
+
+
+# ---------------------------------------------------------------------------
+# §3.3 / §3.4 partial content
+
+
+def test_range_served_from_stored_complete_response_rfc9111_3_4(origin: Origin, session: requests.Session) -> None:
+    origin.route("/full", Reply(200, MAX_AGE, b"0123456789"))
+    url = origin.url("/full")
+    assert session.get(url).content == b"0123456789"
+    part = session.get(url, headers={"Range": "bytes=2-4"})
+    assert part.status_code == 206
+    assert part.content == b"234"
+    assert part.headers["Content-Range"] == "bytes 2-4/10"
+    assert part.headers["Content-Length"] == "3"
+    assert from_cache(part) is True
+    assert origin.count("/full") == 1
+    # beyond the end: unsatisfiable from the cache, the origin answers
+    session.get(url, headers={"Range": "bytes=50-"})
+    assert origin.count("/full") == 2
+    # several ranges are not served from the cache
+    session.get(url, headers={"Range": "bytes=0-1,3-4"})
+    assert origin.count("/full") == 3
+
+
+def test_stored_206_serves_ranges_it_holds_rfc9111_3_4(origin: Origin, session: requests.Session) -> None:
+    origin.route("/part", Reply(206, [*MAX_AGE, ("Content-Range", "bytes 5-9/10")], b"56789"))
+    url = origin.url("/part")
+    first = session.get(url, headers={"Range": "bytes=-5"})
+    assert (first.status_code, first.content, from_cache(first)) == (206, b"56789", False)
+    again = session.get(url, headers={"Range": "bytes=6-8"})
+    assert (again.status_code, again.content, from_cache(again)) == (206, b"678", True)
+    assert again.headers["Content-Range"] == "bytes 6-8/10"
+    assert origin.count("/part") == 1
+    # a range it does not hold goes to the origin
+    session.get(url, headers={"Range": "bytes=0-2"})
+    assert origin.count("/part") == 2
+    # a plain GET is never answered with the stored 206
+    origin.route("/part", Reply(200, MAX_AGE, b"0123456789"))
+    whole = session.get(url)
+    assert (whole.status_code, whole.content, from_cache(whole)) == (200, b"0123456789", False)
+    assert origin.count("/part") == 3
+
+
+def test_unsafe_method_invalidates_stored_partial_content_rfc9111_4_4(
+    origin: Origin, session: requests.Session
+) -> None:
+    origin.route("/p", Reply(206, [*MAX_AGE, ("Content-Range", "bytes 0-1/10")], b"01"))
+    url = origin.url("/p")
+    session.get(url, headers={"Range": "bytes=0-1"})
+    assert from_cache(session.get(url, headers={"Range": "bytes=0-1"})) is True
+    session.post(url, data=b"x")
+    assert from_cache(session.get(url, headers={"Range": "bytes=0-1"})) is False

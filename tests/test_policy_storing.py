@@ -51,8 +51,23 @@ STORE_CASES = [
     # §3: final status only; §3.3 partial content; §4.3.4 304
     pytest.param("GET", (), 100, MAX_AGE, "§3", id="3-status-100-not-final"),
     pytest.param("GET", (), 103, MAX_AGE, "§3", id="3-status-103-not-final"),
-    pytest.param("GET", (), 206, MAX_AGE, "§3.3", id="3.3-status-206-not-stored"),
-    pytest.param("GET", [("Range", "bytes=0-1")], 200, MAX_AGE, "§3.3", id="3.3-range-request-not-stored"),
+    pytest.param("GET", (), 206, MAX_AGE, "§3.3", id="3.3-status-206-without-content-range-not-stored"),
+    pytest.param(
+        "GET", (), 206, [*MAX_AGE, ("Content-Range", "bytes 0-4/*")], "§3.3", id="3.3-206-unknown-length-not-stored"
+    ),
+    pytest.param(
+        "GET", (), 206, [*MAX_AGE, ("Content-Range", "bytes 5-4/10")], "§3.3", id="3.3-206-bad-range-not-stored"
+    ),
+    pytest.param(
+        "GET",
+        [("Range", "bytes=0-4")],
+        206,
+        [*MAX_AGE, ("Content-Range", "bytes 0-4/10")],
+        None,
+        id="3.3-206-one-range-stored",
+    ),
+    pytest.param("GET", [("Range", "bytes=0-1")], 200, MAX_AGE, None, id="3.3-complete-answer-to-range-stored"),
+    pytest.param("GET", [("Range", "bytes=0-1")], 404, MAX_AGE, "§3.3", id="3.3-other-answer-to-range-not-stored"),
     pytest.param("GET", (), 304, MAX_AGE, "§4.3.4", id="4.3.4-status-304-not-stored"),
     # §3: explicit freshness, or a heuristically cacheable status (RFC 9110 §15.1)
     pytest.param("GET", (), 200, LAST_MODIFIED, None, id="3-200-heuristic-last-modified-stored"),
