@@ -31,6 +31,8 @@ log = logging.getLogger("httpcache")
 
 __all__ = ["CacheControlAdapter"]
 
+#: Timeout for background revalidation when the caller's request had none.
+_BACKGROUND_TIMEOUT = 30.0
 _TRANSPORT_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
 #: RFC 5861 §4: the error statuses for which stale-if-error applies.
 _STALE_IF_ERROR_STATUSES = frozenset({500, 502, 503, 504})
@@ -165,6 +167,10 @@ class CacheControlAdapter(HTTPAdapter):
         if isinstance(decision, (policy.Fresh, policy.StaleAllowed)):
             assert lookup.stored is not None
             return self._from_cache(request, view, lookup.stored, decision.age)
+        if isinstance(decision, policy.StaleWhileRevalidate):
+            assert lookup.stored is not None
+            self._refresh_later(request, view, lookup.stored, decision, kwargs)
+            return self._from_cache(request, view, lookup.stored, decision.age)
         if isinstance(decision, policy.GatewayTimeout):
             return self._gateway_timeout(request)
         if isinstance(decision, policy.Validate):
@@ -205,6 +211,44 @@ class CacheControlAdapter(HTTPAdapter):
         request_time = self.controller.clock()
         resp = self._forward(request, **kwargs)
         return self._received(view, resp, request_time, self.controller.clock(), replaces)
+
+    def _refresh_later(
+        self,
+        request: PreparedRequest,
+        view: RequestView,
+        stored: StoredResponse,
+        decision: policy.StaleWhileRevalidate,
+        kwargs: dict[str, Any],
+    ) -> None:
+        """RFC 5861 §3: revalidate ``stored`` in the background (bounded, one per key)."""
+        to_send = request.copy()
+        for name in policy.CONDITIONAL_FIELDS:
+            to_send.headers.pop(name, None)
+        for name, value in decision.headers:
+            to_send.headers[name] = value
+        refresh_kwargs = dict(kwargs, stream=False)
+        if refresh_kwargs.get("timeout") is None:
+            refresh_kwargs["timeout"] = _BACKGROUND_TIMEOUT
+        refresh_view = RequestView(view.method, view.url, Headers(to_send.headers.items()))
+
+        def job() -> None:
+            request_time = self.controller.clock()
+            resp = self._forward(to_send, **refresh_kwargs)
+            response_time = self.controller.clock()
+            try:
+                rv = _response_view(resp)
+                if resp.status_code == 304 and policy.validator_matches(stored, rv):
+                    self.controller.freshen(stored, rv, request_time, response_time)
+                elif resp.status_code != 304:
+                    self._received(refresh_view, resp, request_time, response_time, stored)
+                    resp.content  # noqa: B018 - reading it through the tee stores it
+            finally:
+                resp.close()
+            log.debug("revalidated %s in the background (RFC 5861 §3)", view.url)
+
+        key = f"{view.method} {view.url}"
+        if not self.controller.refresher.submit(key, job):
+            log.debug("background revalidation of %s already running or pool full", view.url)
 
     def _validate(
         self,
@@ -315,7 +359,9 @@ class CacheControlAdapter(HTTPAdapter):
         return self._build(request, 504, "Gateway Timeout", Headers([("Content-Length", "0")]), b"", None)
 
     def close(self) -> None:
-        """Close the wrapped adapter's connections. The store is the caller's to close."""
+        """Close the wrapped adapter's connections and stop background revalidation.
+        The store is the caller's to close."""
+        self.controller.refresher.shutdown()
         if self._inner is not None:
             self._inner.close()
         super().close()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
 from . import policy, serialize
+from ._refresh import _Refresher
 from .cache import BaseCache, DictCache
 from .keys import cache_key, normalize_url, variant_key
 from .models import CacheOptions, RequestView, ResponseView, StoredResponse
@@ -88,6 +89,7 @@ class CacheController:
         self._set_takes_expires = _accepts_expires(self.cache.set)
         self._index_lock = threading.Lock()
         self._warn = _RateLimitedWarning()
+        self.refresher = _Refresher()
 
     # -- the store, failing open -------------------------------------------------
 

@@ -519,7 +519,16 @@ class GatewayTimeout:
     reason: str
 
 
-Decision = Union[Fresh, StaleAllowed, Validate, Miss, GatewayTimeout]
+@dataclass(frozen=True)
+class StaleWhileRevalidate:
+    """Serve the stored response stale and revalidate it in the background with these
+    conditional fields (RFC 5861 §3 stale-while-revalidate)."""
+
+    age: float
+    headers: tuple[tuple[str, str], ...]
+
+
+Decision = Union[Fresh, StaleAllowed, StaleWhileRevalidate, Validate, Miss, GatewayTimeout]
 
 
 def decide(req: RequestView, stored: Optional[StoredResponse], now: float, options: CacheOptions) -> Decision:
@@ -553,6 +562,15 @@ def decide(req: RequestView, stored: Optional[StoredResponse], now: float, optio
             within_age = rq.max_age is None or age <= rq.max_age
             if age - lifetime <= rq.max_stale and within_age:
                 return StaleAllowed(age, "request max-stale (RFC 9111 §5.2.1.2)")
+        if (
+            forbidden is None
+            and rd.stale_while_revalidate is not None
+            and age - lifetime <= rd.stale_while_revalidate
+            and rq.max_age is None
+            and rq.min_fresh is None
+        ):
+            # RFC 5861 §3: serve it stale now, revalidate in the background
+            return StaleWhileRevalidate(age, conditional_headers(stored))
     if rq.only_if_cached:
         return GatewayTimeout(f"only-if-cached and {reason} (RFC 9111 §5.2.1.7)")
     return Validate(conditional_headers(stored), reason, stale_if_error_allowed(req, stored, age, lifetime, options))

@@ -7,12 +7,15 @@ Every test asserts on what reached the origin.
 
 from __future__ import annotations
 
+import time
+from typing import Callable
+
 import pytest
 import requests
 from _e2e_helpers import DAY, from_cache, http_date, validating
 from origin import Origin, Reply, Seen
 
-from httpcache import DictCache
+from httpcache import CacheControlAdapter, DictCache
 
 MAX_AGE = [("Cache-Control", "max-age=60")]
 LAST_MODIFIED_10_DAYS = ("Last-Modified", http_date(-10 * DAY))
@@ -697,3 +700,54 @@ def test_unsafe_method_invalidates_stored_partial_content_rfc9111_4_4(
     assert from_cache(session.get(url, headers={"Range": "bytes=0-1"})) is True
     session.post(url, data=b"x")
     assert from_cache(session.get(url, headers={"Range": "bytes=0-1"})) is False
+
+
+# ---------------------------------------------------------------------------
+# RFC 5861 §3 stale-while-revalidate
+
+
+def _wait_for(predicate: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def test_stale_while_revalidate_serves_stale_and_refreshes_once_rfc5861_3(
+    origin: Origin, session: requests.Session
+) -> None:
+    version = {"n": 1}
+
+    def handler(seen: Seen) -> Reply:
+        body = b"version %d" % version["n"]
+        # stale from the start (Date 10 s ago, max-age 1), within a 60 s window; slow origin
+        return Reply(
+            200, [("Cache-Control", "max-age=1, stale-while-revalidate=60"), ("Date", http_date(-10))], body, delay=0.3
+        )
+
+    origin.route("/swr", handler)
+    url = origin.url("/swr")
+    assert session.get(url).content == b"version 1"
+    version["n"] = 2
+    # five quick requests: all served the stale copy at once, one background refresh
+    served = [session.get(url) for _ in range(5)]
+    assert all(r.content == b"version 1" and from_cache(r) for r in served)
+    assert _wait_for(lambda: origin.count("/swr") == 2)
+    adapter = session.get_adapter(url)
+    assert isinstance(adapter, CacheControlAdapter)
+    assert _wait_for(lambda: adapter.controller.refresher.pending() == 0)
+    assert origin.count("/swr") == 2  # never two refreshes of the same URL at once
+    assert session.get(url).content == b"version 2"  # the refreshed response (stale again: refreshed again)
+
+
+def test_stale_while_revalidate_not_beyond_its_window_rfc5861_3(origin: Origin, session: requests.Session) -> None:
+    origin.route(
+        "/swr-old", Reply(200, [("Cache-Control", "max-age=1, stale-while-revalidate=5"), ("Date", http_date(-60))])
+    )
+    url = origin.url("/swr-old")
+    session.get(url)
+    second = session.get(url)
+    assert from_cache(second) is False
+    assert origin.count("/swr-old") == 2

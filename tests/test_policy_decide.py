@@ -350,3 +350,39 @@ def test_request_directives_parse_rfc9111_5_2_1() -> None:
 def test_request_max_stale_value_rfc9111_5_2_1_2(value: Optional[str], max_stale: Optional[float]) -> None:
     headers = Headers([cc(value)] if value is not None else [])
     assert policy.request_directives(headers).max_stale == max_stale
+
+
+# RFC 5861 §3 stale-while-revalidate
+SWR_CASES = [
+    pytest.param([], [cc("max-age=100, stale-while-revalidate=60")], 150, "StaleWhileRevalidate", id="5861-3-within"),
+    pytest.param([], [cc("max-age=100, stale-while-revalidate=60")], 170, VALIDATE, id="5861-3-beyond-window"),
+    pytest.param([], [cc("max-age=100, stale-while-revalidate=60")], 50, FRESH, id="5861-3-fresh-is-fresh"),
+    pytest.param(
+        [], [cc("max-age=100, stale-while-revalidate=60, must-revalidate")], 150, VALIDATE, id="5861-3-must-revalidate"
+    ),
+    pytest.param([], [cc("no-cache, stale-while-revalidate=60")], 10, VALIDATE, id="5861-3-no-cache"),
+    pytest.param(
+        [cc("no-cache")], [cc("max-age=100, stale-while-revalidate=60")], 150, VALIDATE, id="5861-3-request-no-cache"
+    ),
+    pytest.param(
+        [cc("max-age=10")], [cc("max-age=100, stale-while-revalidate=60")], 150, VALIDATE, id="5861-3-request-max-age"
+    ),
+    pytest.param(
+        [], [cc("s-maxage=100, stale-while-revalidate=60")], 150, VALIDATE, id="5861-3-shared-s-maxage", marks=()
+    ),
+]
+
+
+@pytest.mark.parametrize(("req_items", "resp_items", "age", "expected"), SWR_CASES)
+def test_stale_while_revalidate_rfc5861_3(req_items: Items, resp_items: Items, age: float, expected: str) -> None:
+    options = SHARED if "s-maxage" in resp_items[0][1] else PRIVATE
+    decision = decide(req_items, resp_items, age, options)
+    assert type(decision).__name__ == expected
+    if isinstance(decision, policy.StaleWhileRevalidate):
+        assert decision.age == age
+
+
+def test_stale_while_revalidate_carries_validators_rfc5861_3() -> None:
+    decision = decide([], [cc("max-age=1, stale-while-revalidate=60"), ("ETag", '"v"')], 5)
+    assert isinstance(decision, policy.StaleWhileRevalidate)
+    assert decision.headers == (("If-None-Match", '"v"'),)
