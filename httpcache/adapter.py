@@ -151,10 +151,15 @@ class CacheControlAdapter(HTTPAdapter):
         }
         view = _request_view(request)
         if view.method not in policy.CACHEABLE_METHODS:
+            request_time = self.controller.clock()
             resp = self._forward(request, **kwargs)
-            urls = policy.invalidation_urls(view, _response_view(resp))
+            rv = _response_view(resp)
+            urls = policy.invalidation_urls(view, rv)
             if urls:
                 self.controller.invalidate(urls)
+            as_get = policy.post_response_as_get(view, rv, self.controller.options)
+            if as_get is not None:
+                self._tee_into_store(resp, as_get, rv, request_time, self.controller.clock())
             return _mark(resp, False)
         if policy.has_preconditions(view):
             log.debug("%s %s passes through: precondition fields (RFC 9110 §13.1)", view.method, view.url)
@@ -314,6 +319,13 @@ class CacheControlAdapter(HTTPAdapter):
             if replaces is not None and rv.status < 500 and rv.status != 304:
                 self.controller.remove(replaces)
             return _mark(resp, False)
+        self._tee_into_store(resp, view, rv, request_time, response_time)
+        return _mark(resp, False)
+
+    def _tee_into_store(
+        self, resp: Response, view: RequestView, rv: ResponseView, request_time: float, response_time: float
+    ) -> None:
+        """Store ``resp`` as the answer to ``view`` once the caller has read all of it."""
         controller = self.controller
 
         def on_complete(body: bytes) -> None:
@@ -321,7 +333,6 @@ class CacheControlAdapter(HTTPAdapter):
 
         if not install_tee(resp.raw, _expected_length(view.method, rv), on_complete):
             log.debug("not stored: %s %s: body is not readable by the cache", view.method, view.url)
-        return _mark(resp, False)
 
     # -- building responses ---------------------------------------------------------
 

@@ -719,6 +719,29 @@ def invalidation_urls(req: RequestView, resp: ResponseView) -> list[str]:
     return urls
 
 
+def post_response_as_get(req: RequestView, resp: ResponseView, options: CacheOptions) -> Optional[RequestView]:
+    """RFC 9110 §9.3.3 / RFC 9111 §4: a POST response with explicit freshness and a
+    Content-Location equal to the target URI may answer later GETs of that URI. Returns
+    the GET request view to store it under, or None."""
+    if req.method != "POST" or not 200 <= resp.status < 300:
+        return None
+    location = resp.headers.get("content-location")
+    if location is None:
+        return None
+    try:
+        target = urljoin(req.url, location.strip())
+    except ValueError:
+        return None
+    if urlsplit(target)._replace(fragment="").geturl() != urlsplit(req.url)._replace(fragment="").geturl():
+        return None
+    rd = response_directives(resp.headers)
+    explicit = "expires" in resp.headers or rd.max_age is not None or (options.shared and rd.s_maxage is not None)
+    if not explicit:
+        return None
+    as_get = RequestView("GET", req.url, req.headers.without(("content-type", "content-length")))
+    return as_get if not_storable_reason(as_get, resp, options) is None else None
+
+
 # ---------------------------------------------------------------------------
 # Store hints
 

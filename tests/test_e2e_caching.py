@@ -751,3 +751,38 @@ def test_stale_while_revalidate_not_beyond_its_window_rfc5861_3(origin: Origin, 
     second = session.get(url)
     assert from_cache(second) is False
     assert origin.count("/swr-old") == 2
+
+
+def test_post_response_with_content_location_answers_get_rfc9110_9_3_3(
+    origin: Origin, session: requests.Session
+) -> None:
+    url = origin.url("/post")
+
+    def handler(seen: Seen) -> Reply:
+        if seen.method == "POST":
+            return Reply(200, [("Cache-Control", "max-age=60"), ("Content-Location", "/post")], b"made")
+        return Reply(200, [], b"from GET")
+
+    origin.route("/post", handler)
+    assert session.post(url, data=b"x").content == b"made"
+    got = session.get(url)
+    assert (got.content, from_cache(got)) == (b"made", True)
+    assert origin.count("/post") == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("Cache-Control", "max-age=60"), ("Content-Location", "/elsewhere")],
+        [("Content-Location", "/post2")],
+        [("Cache-Control", "max-age=60, no-store"), ("Content-Location", "/post2")],
+    ],
+)
+def test_post_response_not_reused_without_its_conditions_rfc9110_9_3_3(
+    origin: Origin, session: requests.Session, headers: list[tuple[str, str]]
+) -> None:
+    origin.route("/post2", Reply(200, headers, b"answer"))
+    url = origin.url("/post2")
+    session.post(url, data=b"x")
+    assert from_cache(session.get(url)) is False
+    assert origin.count("/post2") == 2
