@@ -786,3 +786,22 @@ def test_post_response_not_reused_without_its_conditions_rfc9110_9_3_3(
     session.post(url, data=b"x")
     assert from_cache(session.get(url)) is False
     assert origin.count("/post2") == 2
+
+
+def test_no_304_to_unconditional_caller_when_entry_deleted_during_revalidation_rfc9111_4_3_4(
+    origin: Origin, session: requests.Session, cache: DictCache
+) -> None:
+    def handler(seen: Seen) -> Reply:
+        if seen.headers.get("if-none-match") == '"d"':
+            for key in list(cache.data):  # another thread/process deletes the entry meanwhile
+                cache.delete(key)
+            return Reply(304, [("ETag", '"d"')])
+        return Reply(200, [("ETag", '"d"'), ("Cache-Control", "no-cache")], b"stored body")
+
+    origin.route("/del", handler)
+    url = origin.url("/del")
+    assert session.get(url).content == b"stored body"
+    again = session.get(url)
+    assert origin.last("/del").headers.get("if-none-match") == '"d"'
+    assert (again.status_code, again.content) == (200, b"stored body")
+    assert origin.count("/del") == 2
