@@ -312,7 +312,7 @@ class CacheControlAdapter(HTTPAdapter):
         """A response from the origin: tee it into the store if it may be stored (§3)."""
         rv = _response_view(resp)
         if view.method == "HEAD" and rv.status == 200:
-            self.controller.head_response(view, rv)
+            self.controller.head_response(view, rv, request_time, response_time)
         reason = policy.not_storable_reason(view, rv, self.controller.options)
         if reason is not None:
             log.debug("not stored: %s %s: %s", view.method, view.url, reason)

@@ -274,10 +274,13 @@ class CacheController:
         self.write(fresh)
         return fresh
 
-    def head_response(self, req: RequestView, resp: ResponseView) -> None:
+    def head_response(self, req: RequestView, resp: ResponseView, request_time: float, response_time: float) -> None:
         """RFC 9111 §4.3.5: a HEAD response that contradicts the stored GET response
-        invalidates it."""
+        invalidates it; one whose validator selects it freshens it (as a 304 would)."""
         for stored in self.candidates(req, "GET"):
             if policy.head_invalidates(stored, resp):
                 log.debug("HEAD response contradicts stored GET %s: removed (RFC 9111 §4.3.5)", req.url)
                 self.remove(stored)
+            elif policy.has_validator(resp.headers) and policy.validator_matches(stored, resp):
+                log.debug("HEAD response freshens stored GET %s (RFC 9111 §4.3.5)", req.url)
+                self.freshen(stored, resp, request_time, response_time)

@@ -805,3 +805,20 @@ def test_no_304_to_unconditional_caller_when_entry_deleted_during_revalidation_r
     assert origin.last("/del").headers.get("if-none-match") == '"d"'
     assert (again.status_code, again.content) == (200, b"stored body")
     assert origin.count("/del") == 2
+
+
+def test_head_response_freshens_stored_get_rfc9111_4_3_5(origin: Origin, session: requests.Session) -> None:
+    def handler(seen: Seen) -> Reply:
+        if seen.method == "HEAD":
+            # the length of the body a GET would have (RFC 9110 §9.3.2)
+            headers = [("ETag", '"h"'), ("Cache-Control", "max-age=600"), ("X-From", "head"), ("Content-Length", "4")]
+            return Reply(200, headers)
+        return Reply(200, [("ETag", '"h"'), ("Cache-Control", "max-age=1"), ("Date", http_date(-60))], b"body")
+
+    origin.route("/hf", handler)
+    url = origin.url("/hf")
+    session.get(url)
+    session.head(url, headers={"Cache-Control": "no-cache"})  # stored GET is stale: HEAD goes out
+    got = session.get(url)
+    assert (got.content, got.headers["X-From"], from_cache(got)) == (b"body", "head", True)
+    assert origin.count("/hf") == 2  # one GET, one HEAD; the second GET was fresh again
