@@ -822,3 +822,23 @@ def test_head_response_freshens_stored_get_rfc9111_4_3_5(origin: Origin, session
     got = session.get(url)
     assert (got.content, got.headers["X-From"], from_cache(got)) == (b"body", "head", True)
     assert origin.count("/hf") == 2  # one GET, one HEAD; the second GET was fresh again
+
+
+def test_request_stale_if_error_rfc5861_4(origin: Origin, session: requests.Session) -> None:
+    state = {"fail": False}
+
+    def handler(seen: Seen) -> Reply:
+        if state["fail"]:
+            return Reply(503, [], b"down")
+        return Reply(200, [("Cache-Control", "max-age=1"), ("Date", http_date(-30))], b"last good")
+
+    origin.route("/rsie", handler)
+    url = origin.url("/rsie")
+    session.get(url)
+    state["fail"] = True
+    assert session.get(url).status_code == 503  # the response alone allows no stale use
+    served = session.get(url, headers={"Cache-Control": "stale-if-error=300"})
+    assert (served.status_code, served.content, from_cache(served)) == (200, b"last good", True)
+    too_old = session.get(url, headers={"Cache-Control": "stale-if-error=5"})
+    assert too_old.status_code == 503
+    assert origin.count("/rsie") == 4
