@@ -8,6 +8,7 @@ module raises on input from the network.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 import time
 from typing import Iterable, Mapping, Optional
@@ -193,17 +194,10 @@ def parse_http_date(value: Optional[str], now: Optional[float] = None) -> Option
     """
     if not value:
         return None
+    matched, timestamp = _parse_fixed_date(value)
+    if matched:
+        return timestamp
     value = value.strip()
-    if len(value) > 64:
-        return None
-    m = _IMF.match(value)
-    if m:
-        if m.group(1).lower() not in _DAYS:
-            return None
-        month = _MONTHS.get(m.group(3).lower())
-        if month is None:
-            return None
-        return _to_timestamp(int(m.group(4)), month, int(m.group(2)), int(m.group(5)), int(m.group(6)), int(m.group(7)))
     m = _RFC850.match(value)
     if m:
         if m.group(1).lower() not in _LONG_DAYS:
@@ -217,16 +211,37 @@ def parse_http_date(value: Optional[str], now: Optional[float] = None) -> Option
         if year > this_year + 50:
             year -= 100
         return _to_timestamp(year, month, int(m.group(2)), int(m.group(5)), int(m.group(6)), int(m.group(7)))
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_fixed_date(value: str) -> tuple[bool, Optional[float]]:
+    """The formats that need no clock (IMF-fixdate, asctime), memoised:
+    ``(True, timestamp or None)``, or ``(False, None)`` when the value is in neither
+    format (it may be an RFC 850 date)."""
+    value = value.strip()
+    if len(value) > 64:
+        return True, None
+    m = _IMF.match(value)
+    if m:
+        if m.group(1).lower() not in _DAYS:
+            return True, None
+        month = _MONTHS.get(m.group(3).lower())
+        if month is None:
+            return True, None
+        return True, _to_timestamp(
+            int(m.group(4)), month, int(m.group(2)), int(m.group(5)), int(m.group(6)), int(m.group(7))
+        )
     m = _ASCTIME.match(value)
     if m:
         if m.group(1).lower() not in _DAYS:
-            return None
+            return True, None
         month = _MONTHS.get(m.group(2).lower())
         if month is None:
-            return None
+            return True, None
         day, hh, mm, ss = int(m.group(3)), int(m.group(4)), int(m.group(5)), int(m.group(6))
-        return _to_timestamp(int(m.group(7)), month, day, hh, mm, ss)
-    return None
+        return True, _to_timestamp(int(m.group(7)), month, day, hh, mm, ss)
+    return False, None
 
 
 def _year_of(ts: float) -> int:

@@ -8,6 +8,7 @@ exhaustively.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -103,9 +104,14 @@ def _delta(cc: Mapping[str, Optional[str]], name: str) -> Optional[int]:
 def request_directives(headers: Headers) -> RequestDirectives:
     """Parse the request's Cache-Control (RFC 9111 §5.2.1), or Pragma (§5.4) without it."""
     cc_value = headers.get("cache-control")
+    return _request_directives(cc_value, headers.get("pragma") if cc_value is None else None)
+
+
+@functools.lru_cache(maxsize=512)
+def _request_directives(cc_value: Optional[str], pragma: Optional[str]) -> RequestDirectives:
     cc = parse_cache_control(cc_value)
     no_cache = "no-cache" in cc
-    if cc_value is None and "no-cache" in parse_cache_control(headers.get("pragma")):
+    if cc_value is None and "no-cache" in parse_cache_control(pragma):
         no_cache = True  # RFC 9111 §5.4: Pragma: no-cache only when Cache-Control is absent
     max_stale: Optional[float] = None
     if "max-stale" in cc:
@@ -125,7 +131,13 @@ def request_directives(headers: Headers) -> RequestDirectives:
 
 def response_directives(headers: Headers) -> ResponseDirectives:
     """Parse the response's Cache-Control (RFC 9111 §5.2.2)."""
-    cc = parse_cache_control(headers.get("cache-control"))
+    return _response_directives(headers.get("cache-control"))
+
+
+@functools.lru_cache(maxsize=512)
+def _response_directives(value: Optional[str]) -> ResponseDirectives:
+    """Frozen, so memoised: the same field value parses once (a cache hit reparses nothing)."""
+    cc = parse_cache_control(value)
     no_cache_arg = cc.get("no-cache")
     private_arg = cc.get("private")
     return ResponseDirectives(
