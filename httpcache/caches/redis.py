@@ -1,0 +1,210 @@
+"""A store on a Redis server, with a circuit breaker so that a dead Redis costs
+microseconds per request, not a timeout per request.
+
+Needs the ``redis`` package (``pip install httpcache[redis]``), imported only when
+a ``RedisCache`` is created. Keys are ``prefix + key``; an expiry hint becomes a
+``PX`` TTL. After a connection error or timeout the breaker opens: for a
+cool-down (1 s, doubling at each consecutive failure up to 30 s) every call
+returns at once (``get`` a miss, ``set`` / ``delete`` nothing); then one call
+probes Redis, and a success closes the breaker. Other Redis errors (say
+``WRONGTYPE``) are raised, for the controller to log and turn into a miss.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from typing import Any, Callable, Optional, Union
+
+from ..cache import BaseCache
+from ..exceptions import HTTPCacheError
+
+log = logging.getLogger("httpcache")
+
+__all__ = ["RedisCache"]
+
+_MAX_TTL_MS = 10 * 365 * 24 * 3600 * 1000  # about ten years: well inside what SET ... PX accepts
+_CLEAR_BATCH = 500
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` as a literal in a Redis ``MATCH`` pattern."""
+    return "".join("\\" + c if c in "\\*?[]" else c for c in text)
+
+
+class RedisCache(BaseCache):
+    """A Redis store: ``SET ... PX`` for expiry hints, prefix-scoped ``clear()``, a circuit breaker.
+
+    ``client_or_url`` is a ``redis.Redis`` (yours: its timeouts apply and
+    ``close()`` leaves it open) or a URL (``redis://host:6379/0``; the client is
+    made with ``socket_timeout`` for connecting and for each reply, no retries,
+    and is closed by ``close()``). Values longer than ``max_entry_size`` bytes are
+    not stored (and any older value under the key is deleted). ``cooldown`` /
+    ``max_cooldown`` are the breaker's first and longest pauses in seconds.
+    """
+
+    def __init__(
+        self,
+        client_or_url: Union[str, Any],
+        prefix: str = "httpcache:",
+        *,
+        max_entry_size: Optional[int] = None,
+        socket_timeout: float = 0.25,
+        cooldown: float = 1.0,
+        max_cooldown: float = 30.0,
+    ) -> None:
+        try:
+            import redis
+        except ImportError as exc:
+            raise HTTPCacheError("RedisCache needs the redis package: pip install httpcache[redis]") from exc
+        if not isinstance(prefix, str):
+            raise HTTPCacheError(f"prefix must be a str, not {prefix!r}")
+        if max_entry_size is not None and (
+            isinstance(max_entry_size, bool) or not isinstance(max_entry_size, int) or max_entry_size < 0
+        ):
+            raise HTTPCacheError(f"max_entry_size must be an int >= 0 or None, not {max_entry_size!r}")
+        for name, seconds in (("socket_timeout", socket_timeout), ("cooldown", cooldown)):
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+                raise HTTPCacheError(f"{name} must be a number of seconds > 0, not {seconds!r}")
+        self._owns_client = isinstance(client_or_url, str)
+        if isinstance(client_or_url, str):
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+
+            self.client: Any = redis.Redis.from_url(
+                client_or_url,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_timeout,
+                retry=Retry(NoBackoff(), 0),
+            )
+        else:
+            self.client = client_or_url
+        pool = getattr(self.client, "connection_pool", None)
+        if getattr(pool, "connection_kwargs", {}).get("decode_responses"):
+            raise HTTPCacheError("RedisCache needs a client made with decode_responses=False: values are bytes")
+        self.prefix = prefix
+        self.max_entry_size = max_entry_size
+        self.cooldown = float(cooldown)
+        self.max_cooldown = max(float(max_cooldown), self.cooldown)
+        self._outage: tuple[type[BaseException], ...] = (
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+        )
+        self._clock: Callable[[], float] = time.monotonic
+        self._lock = threading.Lock()
+        self._open_until = 0.0  # 0: the breaker is closed
+        self._pause = self.cooldown
+        self._probing = False  # a call is testing whether Redis is back
+        self.failures = 0  # connection errors and timeouts seen
+        self.skipped = 0  # calls not made because the breaker was open
+
+    @property
+    def breaker_open(self) -> bool:
+        """True while calls are skipped after a connection failure."""
+        return self._clock() < self._open_until
+
+    # -- the store interface ----------------------------------------------------------
+
+    def get(self, key: str) -> Optional[bytes]:
+        if not self._allow():
+            return None
+        try:
+            value = self.client.get(self.prefix + key)
+        except self._outage as exc:
+            self._failure(exc)
+            return None
+        self._success()
+        if value is None or isinstance(value, bytes):
+            return value
+        log.debug("RedisCache: %r holds a %s, not bytes: a miss", key, type(value).__name__)
+        return None
+
+    def set(self, key: str, value: bytes, expires: Optional[float] = None) -> None:
+        if self.max_entry_size is not None and len(value) > self.max_entry_size:
+            log.debug(
+                "RedisCache: a %d-byte value is over max_entry_size=%d: not stored", len(value), self.max_entry_size
+            )
+            self.delete(key)
+            return
+        px: Optional[int] = None
+        if expires is not None and not math.isnan(expires):
+            if expires <= 0:
+                self.delete(key)
+                return
+            ms = expires * 1000.0
+            px = _MAX_TTL_MS if ms >= _MAX_TTL_MS else max(1, math.ceil(ms))
+        if not self._allow():
+            return
+        try:
+            self.client.set(self.prefix + key, value, px=px)
+        except self._outage as exc:
+            self._failure(exc)
+            return
+        self._success()
+
+    def delete(self, key: str) -> None:
+        if not self._allow():
+            return
+        try:
+            self.client.delete(self.prefix + key)
+        except self._outage as exc:
+            self._failure(exc)
+            return
+        self._success()
+
+    def clear(self) -> None:
+        """Delete every key under this store's prefix (``SCAN`` and ``DEL`` in batches; errors are raised)."""
+        batch: list[Any] = []
+        for name in self.client.scan_iter(match=_glob_escape(self.prefix) + "*", count=_CLEAR_BATCH):
+            batch.append(name)
+            if len(batch) >= _CLEAR_BATCH:
+                self.client.delete(*batch)
+                batch = []
+        if batch:
+            self.client.delete(*batch)
+
+    def close(self) -> None:
+        """Close the client if this store made it from a URL."""
+        if self._owns_client:
+            self.client.close()
+
+    # -- the circuit breaker ----------------------------------------------------------
+
+    def _allow(self) -> bool:
+        """May a call go to Redis now? While open: no. Once the pause is over: one probe at a time."""
+        if self._open_until == 0.0:
+            return True
+        now = self._clock()
+        with self._lock:
+            if self._open_until == 0.0:
+                return True
+            if now < self._open_until:
+                self.skipped += 1
+                return False
+            self._open_until = now + self._pause  # this call probes; the others keep skipping
+            self._probing = True
+            return True
+
+    def _success(self) -> None:
+        if self._open_until != 0.0 or self._pause != self.cooldown:
+            with self._lock:
+                reopened = self._open_until != 0.0
+                self._open_until = 0.0
+                self._pause = self.cooldown
+                self._probing = False
+            if reopened:
+                log.info("RedisCache: Redis answers again")
+
+    def _failure(self, exc: BaseException) -> None:
+        with self._lock:
+            self.failures += 1
+            now = self._clock()
+            if now < self._open_until and not self._probing:
+                return  # a call that was under way when another one opened the breaker
+            pause = self._pause
+            self._open_until = now + pause
+            self._pause = min(pause * 2.0, self.max_cooldown)
+            self._probing = False
+        log.warning("RedisCache: Redis unreachable (%s: %s): skipping it for %.1f s", type(exc).__name__, exc, pause)
