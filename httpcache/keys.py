@@ -8,6 +8,7 @@ The fragment is never part of the key (it is not sent to the origin, RFC 9110
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Mapping, Optional
@@ -18,8 +19,10 @@ __all__ = ["normalize_url", "cache_key", "variant_key"]
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+@functools.lru_cache(maxsize=1024)
 def normalize_url(url: str) -> str:
-    """Scheme and host lower-cased, default port and fragment dropped, empty path as ``/``."""
+    """Scheme and host lower-cased, default port and fragment dropped, empty path as ``/``
+    (memoised: a hit normalises the same URL for its lookup and its key)."""
     try:
         parts = urlsplit(url.strip())
         port = parts.port
