@@ -22,10 +22,17 @@ _OPEN, _DONE, _DROPPED = 0, 1, 2
 
 
 class _TeeReader:
-    def __init__(self, fp: Any, expected_length: Optional[int], on_complete: Callable[[bytes], None]) -> None:
+    def __init__(
+        self,
+        fp: Any,
+        expected_length: Optional[int],
+        on_complete: Callable[[bytes], None],
+        on_finish: Optional[Callable[[], None]] = None,
+    ) -> None:
         self._fp = fp
         self._expected = expected_length
         self._on_complete: Optional[Callable[[bytes], None]] = on_complete
+        self._on_finish = on_finish
         self._buf: Optional[io.BytesIO] = io.BytesIO()
         self._state = _OPEN
 
@@ -103,23 +110,36 @@ class _TeeReader:
         body = self._buf.getvalue()
         callback = self._on_complete
         self._state, self._buf, self._on_complete = _DONE, None, None
-        if callback is None:
-            return
         try:
-            callback(body)
-        except Exception:
+            if callback is not None:
+                callback(body)
+        except Exception:  # storing must never break the caller's read
             log.warning("storing a response failed; the response itself is unaffected", exc_info=True)
+        finally:
+            self._finish()
 
     def _drop(self, why: str) -> None:
         log.debug("not stored: %s", why)
         self._state, self._buf, self._on_complete = _DROPPED, None, None
+        self._finish()
+
+    def _finish(self) -> None:
+        on_finish, self._on_finish = self._on_finish, None
+        if on_finish is not None:
+            on_finish()
 
 
-def install_tee(raw: Any, expected_length: Optional[int], on_complete: Callable[[bytes], None]) -> bool:
-    """Tee ``raw`` (a urllib3 response) into ``on_complete``; False if it can't be teed."""
+def install_tee(
+    raw: Any,
+    expected_length: Optional[int],
+    on_complete: Callable[[bytes], None],
+    on_finish: Optional[Callable[[], None]] = None,
+) -> bool:
+    """Tee ``raw`` (a urllib3 response) into ``on_complete``, then call ``on_finish`` (also
+    when the body turns out incomplete); False, and nothing called, if it can't be teed."""
     fp = getattr(raw, "_fp", None)
     if fp is None or not hasattr(fp, "read"):
         return False
-    tee = _TeeReader(fp, expected_length, on_complete)
+    tee = _TeeReader(fp, expected_length, on_complete, on_finish)
     raw._fp = tee
     return True

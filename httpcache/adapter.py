@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
@@ -25,6 +25,7 @@ from ._tee import install_tee
 from .cache import BaseCache
 from .controller import CacheController
 from .exceptions import HTTPCacheError
+from .keys import cache_key
 from .models import CacheOptions, RequestView, ResponseView, StoredResponse
 
 log = logging.getLogger("httpcache")
@@ -182,8 +183,34 @@ class CacheControlAdapter(HTTPAdapter):
             assert lookup.stored is not None
             return self._validate(request, view, lookup.stored, decision, kwargs)
         if isinstance(decision, policy.Miss):
-            return self._fetch(request, view, None, kwargs)
+            return self._fetch_coalesced(request, view, kwargs)
         raise AssertionError(decision)
+
+    def _fetch_coalesced(self, request: PreparedRequest, view: RequestView, kwargs: dict[str, Any]) -> Response:
+        """A miss: one origin request per key at a time in this process; concurrent
+        misses wait for it to be stored and are served from the cache."""
+        timeout = self.controller.options.coalesce_timeout
+        if timeout <= 0 or view.method != "GET":
+            return self._fetch(request, view, None, kwargs)
+        key = cache_key(view.method, view.url)
+        leader, event = self.controller.coalescer.join(key, timeout)
+        if not leader:
+            if event.wait(timeout):
+                lookup = self.controller.lookup(view)
+                if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and lookup.stored is not None:
+                    return self._from_cache(request, view, lookup.stored, lookup.decision.age)
+            return self._fetch(request, view, None, kwargs)
+
+        def release() -> None:
+            self.controller.coalescer.release(key, event)
+
+        request_time = self.controller.clock()
+        try:
+            resp = self._forward(request, **kwargs)
+        except BaseException:
+            release()
+            raise
+        return self._received(view, resp, request_time, self.controller.clock(), None, on_finish=release)
 
     def _range(self, request: PreparedRequest, view: RequestView, kwargs: dict[str, Any]) -> Response:
         """RFC 9111 §3.4: a Range request is served from a stored complete response or a
@@ -308,8 +335,10 @@ class CacheControlAdapter(HTTPAdapter):
         request_time: float,
         response_time: float,
         replaces: Optional[StoredResponse],
+        on_finish: Optional[Callable[[], None]] = None,
     ) -> Response:
-        """A response from the origin: tee it into the store if it may be stored (§3)."""
+        """A response from the origin: tee it into the store if it may be stored (§3).
+        ``on_finish`` is called once it is stored, or known not to be."""
         rv = _response_view(resp)
         if view.method == "HEAD" and rv.status == 200:
             self.controller.head_response(view, rv, request_time, response_time)
@@ -318,12 +347,20 @@ class CacheControlAdapter(HTTPAdapter):
             log.debug("not stored: %s %s: %s", view.method, view.url, reason)
             if replaces is not None and rv.status < 500 and rv.status != 304:
                 self.controller.remove(replaces)
+            if on_finish is not None:
+                on_finish()
             return _mark(resp, False)
-        self._tee_into_store(resp, view, rv, request_time, response_time)
+        self._tee_into_store(resp, view, rv, request_time, response_time, on_finish)
         return _mark(resp, False)
 
     def _tee_into_store(
-        self, resp: Response, view: RequestView, rv: ResponseView, request_time: float, response_time: float
+        self,
+        resp: Response,
+        view: RequestView,
+        rv: ResponseView,
+        request_time: float,
+        response_time: float,
+        on_finish: Optional[Callable[[], None]] = None,
     ) -> None:
         """Store ``resp`` as the answer to ``view`` once the caller has read all of it."""
         controller = self.controller
@@ -331,8 +368,10 @@ class CacheControlAdapter(HTTPAdapter):
         def on_complete(body: bytes) -> None:
             controller.store(view, rv, body, request_time, response_time)
 
-        if not install_tee(resp.raw, _expected_length(view.method, rv), on_complete):
+        if not install_tee(resp.raw, _expected_length(view.method, rv), on_complete, on_finish):
             log.debug("not stored: %s %s: body is not readable by the cache", view.method, view.url)
+            if on_finish is not None:
+                on_finish()
 
     # -- building responses ---------------------------------------------------------
 

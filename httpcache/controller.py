@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
 from . import policy, serialize
+from ._coalesce import _Coalescer
 from ._refresh import _Refresher
 from .cache import BaseCache, DictCache
 from .keys import cache_key, normalize_url, variant_key
@@ -90,6 +91,7 @@ class CacheController:
         self._index_lock = threading.Lock()
         self._warn = _RateLimitedWarning()
         self.refresher = _Refresher()
+        self.coalescer = _Coalescer()
 
     # -- the store, failing open -------------------------------------------------
 

@@ -27,6 +27,9 @@ class CacheOptions:
       device token: announce ``Surrogate-Capability`` and obey ``Surrogate-Control``
       directives addressed to it, which take precedence over Cache-Control
       (W3C Edge Architecture Specification 1.0). Needs ``shared=True``.
+    - ``coalesce_timeout``: concurrent misses for one URL in one process make one
+      origin request; the others wait up to this many seconds for it to be stored
+      (then send their own). ``0`` turns coalescing off.
     """
 
     shared: bool = False
@@ -34,8 +37,11 @@ class CacheOptions:
     heuristic_max: float = 86400.0
     max_variants: int = 16
     surrogate: Optional[str] = None
+    coalesce_timeout: float = 10.0
 
     def __post_init__(self) -> None:
+        if self.coalesce_timeout < 0:
+            raise HTTPCacheError("coalesce_timeout must be >= 0 (0 turns coalescing off)")
         if self.surrogate is not None:
             if not self.shared:
                 raise HTTPCacheError("surrogate needs shared=True: a surrogate is a shared cache")

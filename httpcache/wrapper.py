@@ -23,6 +23,7 @@ def CacheControl(  # noqa: N802 - the name users know
     heuristic_max: float = 86400.0,
     max_variants: int = 16,
     surrogate: Optional[str] = None,
+    coalesce_timeout: float = 10.0,
     adapter_class: type[CacheControlAdapter] = CacheControlAdapter,
     **adapter_kwargs: Any,
 ) -> requests.Session:
@@ -38,6 +39,7 @@ def CacheControl(  # noqa: N802 - the name users know
         heuristic_max=heuristic_max,
         max_variants=max_variants,
         surrogate=surrogate,
+        coalesce_timeout=coalesce_timeout,
     )
     controller = CacheController(cache, options)
     prefixes = [p for p in sess.adapters if p.lower().startswith(("http://", "https://"))]
