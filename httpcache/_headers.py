@@ -11,7 +11,7 @@ import calendar
 import functools
 import re
 import time
-from typing import Iterable, Mapping, Optional
+from typing import Iterable, Optional
 
 __all__ = [
     "Headers",
@@ -47,10 +47,6 @@ class Headers:
         for name, value in self._items:
             index.setdefault(name.lower(), []).append(value)
         self._index = index
-
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, str]) -> Headers:
-        return cls(mapping.items())
 
     def items(self) -> tuple[tuple[str, str], ...]:
         """Every field line, in order, with its original name."""

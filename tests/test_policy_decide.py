@@ -5,25 +5,16 @@ RFC 8246 immutable, RFC 5861 stale-if-error and the conditional fields of §4.3.
 from __future__ import annotations
 
 from email.utils import formatdate
-from typing import Optional, Sequence
+from typing import Optional
 
 import pytest
+from _policy_helpers import NOW, PRIVATE, SHARED, URL, Items, http_date
 
 from httpcache import policy
 from httpcache._headers import Headers
 from httpcache.models import CacheOptions, RequestView, StoredResponse
 
-NOW = 1_700_000_000.0
-URL = "http://example.com/r"
-PRIVATE = CacheOptions()
-SHARED = CacheOptions(shared=True)
 LAST_MODIFIED = formatdate(NOW - 86400, usegmt=True)
-
-Items = Sequence[tuple[str, str]]
-
-
-def http_date(ts: float) -> str:
-    return formatdate(ts, usegmt=True)
 
 
 def request(headers: Items = ()) -> RequestView:

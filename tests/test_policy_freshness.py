@@ -3,26 +3,14 @@ age calculation (§4.2.3), including clock skew and invalid or duplicated fields
 
 from __future__ import annotations
 
-from email.utils import formatdate
-from typing import Sequence
-
 import pytest
+from _policy_helpers import NOW, PRIVATE, SHARED, URL, Items, http_date
 
 from httpcache import policy
 from httpcache._headers import DELTA_SECONDS_MAX, Headers
 from httpcache.models import CacheOptions, RequestView, StoredResponse
 
-NOW = 1_700_000_000.0
-URL = "http://example.com/r"
-PRIVATE = CacheOptions()
-SHARED = CacheOptions(shared=True)
 DAY = 86400.0
-
-Items = Sequence[tuple[str, str]]
-
-
-def http_date(ts: float) -> str:
-    return formatdate(ts, usegmt=True)
 
 
 def stored(

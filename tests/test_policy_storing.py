@@ -4,25 +4,14 @@
 
 from __future__ import annotations
 
-from email.utils import formatdate
-from typing import Optional, Sequence
+from typing import Optional
 
 import pytest
+from _policy_helpers import NOW, PRIVATE, SHARED, URL, Items, http_date
 
 from httpcache import policy
 from httpcache._headers import Headers
 from httpcache.models import CacheOptions, RequestView, ResponseView
-
-NOW = 1_700_000_000.0
-URL = "http://example.com/r"
-PRIVATE = CacheOptions()
-SHARED = CacheOptions(shared=True)
-
-Items = Sequence[tuple[str, str]]
-
-
-def http_date(ts: float) -> str:
-    return formatdate(ts, usegmt=True)
 
 
 def request(headers: Items = (), method: str = "GET") -> RequestView:

@@ -3,25 +3,12 @@ stored response a 304 updates and freshening it (§4.3.4, §3.2), HEAD responses
 
 from __future__ import annotations
 
-from email.utils import formatdate
-from typing import Sequence
-
 import pytest
+from _policy_helpers import NOW, PRIVATE, URL, Items, http_date
 
 from httpcache import policy
 from httpcache._headers import Headers
-from httpcache.models import CacheOptions, RequestView, ResponseView, StoredResponse
-
-NOW = 1_700_000_000.0
-URL = "http://example.com/r"
-PRIVATE = CacheOptions()
-
-Items = Sequence[tuple[str, str]]
-
-
-def http_date(ts: float) -> str:
-    return formatdate(ts, usegmt=True)
-
+from httpcache.models import RequestView, ResponseView, StoredResponse
 
 T_MODIFIED = http_date(NOW - 1000)
 T_BEFORE = http_date(NOW - 2000)

@@ -4,25 +4,14 @@ obtained with (private mode), and the most recent of several matches."""
 
 from __future__ import annotations
 
-from email.utils import formatdate
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Optional
 
 import pytest
+from _policy_helpers import NOW, PRIVATE, SHARED, URL, Items, http_date
 
 from httpcache import policy
 from httpcache._headers import Headers
 from httpcache.models import CacheOptions, RequestView, StoredResponse
-
-NOW = 1_700_000_000.0
-URL = "http://example.com/r"
-PRIVATE = CacheOptions()
-SHARED = CacheOptions(shared=True)
-
-Items = Sequence[tuple[str, str]]
-
-
-def http_date(ts: float) -> str:
-    return formatdate(ts, usegmt=True)
 
 
 def request(headers: Items = ()) -> RequestView:
