@@ -1,9 +1,11 @@
 """Copy a response body into the cache while the caller reads it.
 
 ``_TeeReader`` replaces the file object under a urllib3 response (``raw._fp``).
-Every byte the caller reads passes through it once; when the body is complete
-(its Content-Length reached, or the origin's end of body seen) the copy is
-handed to a callback. A body closed early, cut short or overlong is dropped.
+Every byte the caller reads passes through it once, into a ``Sink`` (which may
+write it on to a store at once, so a large body is never whole in memory); when
+the body is complete (its Content-Length reached, or the origin's end of body
+seen) the sink is told to keep it. A body closed early, cut short or overlong
+is thrown away.
 
 It deliberately has no ``fp`` attribute: urllib3 then reads chunked bodies
 through ``http.client``'s own de-chunking ``read``, so no chunk framing is ever
@@ -12,13 +14,22 @@ teed.
 
 from __future__ import annotations
 
-import io
 import logging
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
 log = logging.getLogger("httpcache")
 
 _OPEN, _DONE, _DROPPED = 0, 1, 2
+
+
+class Sink(Protocol):
+    """Where a teed body goes: every piece, then ``complete()`` or ``abort()``, once."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def complete(self) -> None: ...
+
+    def abort(self) -> None: ...
 
 
 class _TeeReader:
@@ -26,14 +37,14 @@ class _TeeReader:
         self,
         fp: Any,
         expected_length: Optional[int],
-        on_complete: Callable[[bytes], None],
+        sink: Sink,
         on_finish: Optional[Callable[[], None]] = None,
     ) -> None:
         self._fp = fp
         self._expected = expected_length
-        self._on_complete: Optional[Callable[[bytes], None]] = on_complete
+        self._sink: Optional[Sink] = sink
         self._on_finish = on_finish
-        self._buf: Optional[io.BytesIO] = io.BytesIO()
+        self._size = 0
         self._state = _OPEN
 
     # -- the file API urllib3 uses ----------------------------------------------
@@ -90,11 +101,19 @@ class _TeeReader:
     # -- the copy ----------------------------------------------------------------
 
     def _feed(self, data: bytes, eof: bool) -> None:
-        if self._state != _OPEN or self._buf is None:
+        sink = self._sink
+        if self._state != _OPEN or sink is None:
             return
         if data:
-            self._buf.write(data)
-        size = self._buf.tell()
+            self._size += len(data)
+            if self._expected is None or self._size <= self._expected:
+                try:
+                    sink.write(data)
+                except Exception:  # storing must never break the caller's read
+                    log.warning("storing a response failed; the response itself is unaffected", exc_info=True)
+                    self._drop("the store failed")
+                    return
+        size = self._size
         if self._expected is not None:
             if size > self._expected:
                 self._drop(f"body longer than Content-Length {self._expected}")
@@ -106,13 +125,11 @@ class _TeeReader:
             self._complete()
 
     def _complete(self) -> None:
-        assert self._buf is not None
-        body = self._buf.getvalue()
-        callback = self._on_complete
-        self._state, self._buf, self._on_complete = _DONE, None, None
+        sink = self._sink
+        self._state, self._sink = _DONE, None
         try:
-            if callback is not None:
-                callback(body)
+            if sink is not None:
+                sink.complete()
         except Exception:  # storing must never break the caller's read
             log.warning("storing a response failed; the response itself is unaffected", exc_info=True)
         finally:
@@ -120,8 +137,15 @@ class _TeeReader:
 
     def _drop(self, why: str) -> None:
         log.debug("not stored: %s", why)
-        self._state, self._buf, self._on_complete = _DROPPED, None, None
-        self._finish()
+        sink = self._sink
+        self._state, self._sink = _DROPPED, None
+        try:
+            if sink is not None:
+                sink.abort()
+        except Exception:
+            log.debug("abandoning a stored copy failed", exc_info=True)
+        finally:
+            self._finish()
 
     def _finish(self) -> None:
         on_finish, self._on_finish = self._on_finish, None
@@ -132,14 +156,14 @@ class _TeeReader:
 def install_tee(
     raw: Any,
     expected_length: Optional[int],
-    on_complete: Callable[[bytes], None],
+    sink: Sink,
     on_finish: Optional[Callable[[], None]] = None,
 ) -> bool:
-    """Tee ``raw`` (a urllib3 response) into ``on_complete``, then call ``on_finish`` (also
-    when the body turns out incomplete); False, and nothing called, if it can't be teed."""
+    """Tee ``raw`` (a urllib3 response) into ``sink``, then call ``on_finish`` (also when
+    the body turns out incomplete); False, and nothing called, if it can't be teed."""
     fp = getattr(raw, "_fp", None)
     if fp is None or not hasattr(fp, "read"):
         return False
-    tee = _TeeReader(fp, expected_length, on_complete, on_finish)
+    tee = _TeeReader(fp, expected_length, sink, on_finish)
     raw._fp = tee
     return True

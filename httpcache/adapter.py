@@ -20,10 +20,11 @@ from urllib3 import HTTPResponse
 from urllib3._collections import HTTPHeaderDict
 
 from . import policy
+from ._body import PIECE as _PIECE
 from ._headers import Headers
 from ._tee import install_tee
 from .cache import BaseCache
-from .controller import CacheController
+from .controller import CacheController, Lookup
 from .exceptions import HTTPCacheError
 from .keys import cache_key
 from .models import CacheOptions, RequestView, ResponseView, StoredResponse
@@ -61,6 +62,14 @@ def _expected_length(method: str, resp: ResponseView) -> Optional[int]:
         return None
     value = lengths.pop()
     return int(value) if value.isascii() and value.isdigit() else None
+
+
+def _body_of(stored: StoredResponse, start: int = 0, stop: Optional[int] = None) -> Union[bytes, io.RawIOBase, None]:
+    """A stored body (or ``[start, stop)`` of it): bytes, or a file reading it from the store
+    (None if the store's reader was already let go)."""
+    if stored.stream is None:
+        return stored.body if start == 0 and stop is None else stored.body[start:stop]
+    return stored.stream.stream(start, stop)
 
 
 def _mark(resp: Response, from_cache: bool) -> Response:
@@ -169,6 +178,14 @@ class CacheControlAdapter(HTTPAdapter):
             return self._range(request, view, kwargs)
 
         lookup = self.controller.lookup(view)
+        try:
+            return self._dispatch(request, view, lookup, kwargs)
+        finally:
+            lookup.release()
+
+    def _dispatch(
+        self, request: PreparedRequest, view: RequestView, lookup: Lookup, kwargs: dict[str, Any]
+    ) -> Response:
         decision = lookup.decision
         if isinstance(decision, (policy.Fresh, policy.StaleAllowed)):
             assert lookup.stored is not None
@@ -197,8 +214,11 @@ class CacheControlAdapter(HTTPAdapter):
         if not leader:
             if event.wait(timeout):
                 lookup = self.controller.lookup(view)
-                if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and lookup.stored is not None:
-                    return self._from_cache(request, view, lookup.stored, lookup.decision.age)
+                try:
+                    if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and lookup.stored is not None:
+                        return self._from_cache(request, view, lookup.stored, lookup.decision.age)
+                finally:
+                    lookup.release()
             return self._fetch(request, view, None, kwargs)
 
         def release() -> None:
@@ -220,21 +240,28 @@ class CacheControlAdapter(HTTPAdapter):
         if spec is not None:
             for partial in (False, True):
                 lookup = self.controller.lookup(view, partial=partial)
-                if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and lookup.stored is not None:
-                    served = policy.range_from_stored(spec, lookup.stored)
-                    if served is not None:
-                        return self._partial(request, lookup.stored, served, lookup.decision.age)
+                try:
+                    if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and lookup.stored is not None:
+                        served = policy.range_from_stored(spec, lookup.stored)
+                        if served is not None:
+                            return self._partial(request, lookup.stored, served, lookup.decision.age)
+                finally:
+                    lookup.release()
         return self._fetch(request, view, None, kwargs)
 
     def _partial(
-        self, request: PreparedRequest, stored: StoredResponse, served: tuple[int, int, int, bytes], age: float
+        self, request: PreparedRequest, stored: StoredResponse, served: tuple[int, int, int, int], age: float
     ) -> Response:
         """A 206 for one range of a stored response (RFC 9110 §15.3.7)."""
-        first, last, length, body = served
+        first, last, length, start = served
+        size = last - first + 1
         headers = stored.headers.without(("content-length", "content-range"))
         headers = headers.replaced(
-            Headers([("Content-Range", f"bytes {first}-{last}/{length}"), ("Content-Length", str(len(body)))])
+            Headers([("Content-Range", f"bytes {first}-{last}/{length}"), ("Content-Length", str(size))])
         )
+        body = _body_of(stored, start, start + size)
+        if body is None:  # the lookup holds the body open until the response is built
+            raise AssertionError("stored body let go too early")
         return self._build(request, 206, "Partial Content", headers, body, age)
 
     def _fetch(
@@ -262,25 +289,33 @@ class CacheControlAdapter(HTTPAdapter):
         if refresh_kwargs.get("timeout") is None:
             refresh_kwargs["timeout"] = _BACKGROUND_TIMEOUT
         refresh_view = RequestView(view.method, view.url, Headers(to_send.headers.items()))
+        held = stored.stream is not None and stored.stream.acquire()
 
         def job() -> None:
-            request_time = self.controller.clock()
-            resp = self._forward(to_send, **refresh_kwargs)
-            response_time = self.controller.clock()
             try:
-                rv = _response_view(resp)
-                if resp.status_code == 304 and policy.validator_matches(stored, rv):
-                    self.controller.freshen(stored, rv, request_time, response_time)
-                elif resp.status_code != 304:
-                    self._received(refresh_view, resp, request_time, response_time, stored)
-                    resp.content  # noqa: B018 - reading it through the tee stores it
+                request_time = self.controller.clock()
+                resp = self._forward(to_send, **refresh_kwargs)
+                response_time = self.controller.clock()
+                try:
+                    rv = _response_view(resp)
+                    if resp.status_code == 304 and policy.validator_matches(stored, rv):
+                        self.controller.freshen(stored, rv, request_time, response_time)
+                    elif resp.status_code != 304:
+                        self._received(refresh_view, resp, request_time, response_time, stored)
+                        for _ in resp.iter_content(_PIECE):
+                            pass  # reading it through the tee stores it
+                finally:
+                    resp.close()
+                log.debug("revalidated %s in the background (RFC 5861 §3)", view.url)
             finally:
-                resp.close()
-            log.debug("revalidated %s in the background (RFC 5861 §3)", view.url)
+                if held and stored.stream is not None:
+                    stored.stream.release()
 
         key = f"{view.method} {view.url}"
         if not self.controller.refresher.submit(key, job):
             log.debug("background revalidation of %s already running or pool full", view.url)
+            if held and stored.stream is not None:
+                stored.stream.release()
 
     def _validate(
         self,
@@ -363,13 +398,10 @@ class CacheControlAdapter(HTTPAdapter):
         on_finish: Optional[Callable[[], None]] = None,
     ) -> None:
         """Store ``resp`` as the answer to ``view`` once the caller has read all of it."""
-        controller = self.controller
-
-        def on_complete(body: bytes) -> None:
-            controller.store(view, rv, body, request_time, response_time)
-
-        if not install_tee(resp.raw, _expected_length(view.method, rv), on_complete, on_finish):
+        sink = self.controller.begin_store(view, rv, request_time, response_time)
+        if not install_tee(resp.raw, _expected_length(view.method, rv), sink, on_finish):
             log.debug("not stored: %s %s: body is not readable by the cache", view.method, view.url)
+            sink.abort()
             if on_finish is not None:
                 on_finish()
 
@@ -379,11 +411,19 @@ class CacheControlAdapter(HTTPAdapter):
         if policy.is_conditional(view) and policy.evaluate_conditional(view, stored):
             # RFC 9111 §4.3.2: the client's own copy is current
             return self._build(request, 304, "Not Modified", policy.not_modified_headers(stored), b"", age)
-        body = b"" if view.method == "HEAD" else stored.body
+        body = b"" if view.method == "HEAD" else _body_of(stored)
+        if body is None:  # the lookup holds the body open until the response is built
+            raise AssertionError("stored body let go too early")
         return self._build(request, stored.status, stored.reason, stored.headers, body, age)
 
     def _build(
-        self, request: PreparedRequest, status: int, reason: str, headers: Headers, body: bytes, age: Optional[float]
+        self,
+        request: PreparedRequest,
+        status: int,
+        reason: str,
+        headers: Headers,
+        body: Union[bytes, io.RawIOBase],
+        age: Optional[float],
     ) -> Response:
         header_dict = HTTPHeaderDict()
         for name, value in headers.items():
@@ -392,7 +432,7 @@ class CacheControlAdapter(HTTPAdapter):
         if age is not None:
             header_dict["Age"] = policy.age_header(age)  # RFC 9111 §5.1
         raw = HTTPResponse(
-            body=io.BytesIO(body),
+            body=io.BytesIO(body) if isinstance(body, bytes) else body,
             headers=header_dict,
             status=status,
             version=11,

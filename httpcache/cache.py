@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from .exceptions import HTTPCacheError
 
-__all__ = ["BaseCache", "DictCache"]
+__all__ = ["BaseCache", "DictCache", "StreamingCache", "ValueReader", "ValueWriter"]
 
 
 class BaseCache:
@@ -48,6 +48,65 @@ class BaseCache:
 
     def close(self) -> None:
         """Release resources (connections, files). Optional."""
+
+
+class ValueReader:
+    """A stored value opened for reading in pieces (see ``StreamingCache.open_read``).
+
+    ``length`` is the value's size in bytes. ``pread(size, offset)`` returns up to
+    ``size`` bytes from ``offset`` (fewer only at the end of the value); it may be
+    called from any thread, in any order. The reader sees the value as it was
+    when it was opened, even if the key is overwritten or deleted meanwhile.
+    A value that turns out damaged while it is read raises ``OSError``.
+    """
+
+    length: int = 0
+
+    def pread(self, size: int, offset: int) -> bytes:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the reader (idempotent)."""
+
+
+class ValueWriter:
+    """A value being written in pieces (see ``StreamingCache.open_write``).
+
+    Nothing is visible to readers until ``commit(key, expires)`` publishes the
+    bytes written so far under ``key`` in one step (replacing any old value);
+    ``abort()`` throws them away. After either, the writer is spent. A writer
+    abandoned by a killed process leaves nothing a reader can see; the store
+    cleans up after it.
+    """
+
+    def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def commit(self, key: str, expires: Optional[float] = None) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+
+class StreamingCache(BaseCache):
+    """A store that can hold values too large for memory: it reads and writes them in pieces.
+
+    The cache uses ``open_read`` / ``open_write`` instead of ``get`` / ``set`` for
+    response entries, so a large body goes between the network, the caller and
+    the disk without ever being whole in memory. ``get`` / ``set`` / ``delete``
+    keep working on whole values.
+    """
+
+    def open_read(self, key: str) -> Union[bytes, ValueReader, None]:
+        """The value at ``key``: whole ``bytes`` when it is small enough to read at
+        once, else a ``ValueReader`` the caller must close; None if absent, expired
+        or damaged (a damaged value is removed)."""
+        raise NotImplementedError
+
+    def open_write(self) -> ValueWriter:
+        """A writer for a new value, published with ``commit(key, expires)``."""
+        raise NotImplementedError
 
 
 class DictCache(BaseCache):

@@ -12,12 +12,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional, Union
 
 from . import policy, serialize
+from ._body import PIECE
 from ._coalesce import _Coalescer
 from ._refresh import _Refresher
-from .cache import BaseCache, DictCache
+from .cache import BaseCache, DictCache, StreamingCache, ValueReader, ValueWriter
 from .keys import cache_key, normalize_url, variant_key
 from .models import CacheOptions, RequestView, ResponseView, StoredResponse
 from .serialize import VariantRef
@@ -26,13 +27,39 @@ log = logging.getLogger("httpcache")
 
 __all__ = ["CacheController", "Lookup"]
 
+#: A body that outgrows this is written to a streaming store while it arrives.
+SPILL_AT = 1024 * 1024
+
+_Value = Union[bytes, ValueReader, None]
+#: Publishes a value under a key with an expiry hint; True if it was stored.
+_Publish = Callable[[str, Optional[float]], bool]
+
 
 @dataclass(frozen=True)
 class Lookup:
-    """The stored response selected for a request (if any) and the policy's decision."""
+    """The stored response selected for a request (if any) and the policy's decision.
+
+    A body read from the store in pieces stays open until ``release()``."""
 
     stored: Optional[StoredResponse]
     decision: policy.Decision
+
+    def release(self) -> None:
+        _release(self.stored)
+
+
+def _release(stored: Optional[StoredResponse]) -> None:
+    """Let go of a stored response's open body, if it has one."""
+    if stored is not None and stored.stream is not None:
+        stored.stream.release()
+
+
+def _close(value: object) -> None:
+    if isinstance(value, ValueReader):
+        try:
+            value.close()
+        except Exception:
+            log.debug("closing a store reader failed", exc_info=True)
 
 
 def _accepts_expires(setter: Callable[..., object]) -> bool:
@@ -88,6 +115,7 @@ class CacheController:
         self.options = options if options is not None else CacheOptions()
         self.clock = clock
         self._set_takes_expires = _accepts_expires(self.cache.set)
+        self._streaming = isinstance(self.cache, StreamingCache)
         self._index_lock = threading.Lock()
         self._warn = _RateLimitedWarning()
         self.refresher = _Refresher()
@@ -113,6 +141,66 @@ class CacheController:
             self._warn("set", key, exc)
             return False
 
+    def _open(self, key: str) -> _Value:
+        """The value at ``key``: bytes, a reader (a large value of a streaming store) or None."""
+        if not self._streaming:
+            return self._get(key)  # type: ignore[return-value] # a foreign value decodes as not ours
+        try:
+            return self.cache.open_read(key)  # type: ignore[attr-defined, no-any-return]
+        except Exception as exc:  # noqa: BLE001 - any store failure is a miss
+            self._warn("open_read", key, exc)
+            return None
+
+    def _stream_into(self, key: str, ttl: Optional[float], pieces: Callable[[ValueWriter], None]) -> bool:
+        """Write a value in pieces (``pieces`` writes them) and publish it under ``key``."""
+        writer: Optional[ValueWriter] = None
+        try:
+            writer = self.cache.open_write()  # type: ignore[attr-defined]
+            assert writer is not None
+            pieces(writer)
+            writer.commit(key, ttl)
+            return True
+        except Exception as exc:  # noqa: BLE001 - any store failure is a skipped write
+            self._warn("streamed write", key, exc)
+            if writer is not None:
+                try:
+                    writer.abort()
+                except Exception:
+                    log.debug("aborting a store writer failed", exc_info=True)
+            return False
+
+    def _publisher(self, stored: StoredResponse) -> _Publish:
+        """How to write ``stored`` under a key: in one piece, or copied from its open body."""
+        body = stored.stream
+        if body is None:
+            value = serialize.dump_response(stored)
+            return lambda key, ttl: self._set(key, value, ttl)
+
+        def copy(writer: ValueWriter) -> None:
+            writer.write(serialize.dump_head(stored))
+            for piece in body.pieces():
+                writer.write(piece)
+            writer.write(serialize.trailer(body.length))
+
+        return lambda key, ttl: self._stream_into(key, ttl, copy)
+
+    def _copy_value(self, value: _Value, key: str, ttl: Optional[float]) -> bool:
+        """Store an existing value (bytes or an open reader) under another key."""
+        if isinstance(value, ValueReader):
+            reader = value
+
+            def copy(writer: ValueWriter) -> None:
+                pos = 0
+                while pos < reader.length:
+                    piece = reader.pread(min(PIECE, reader.length - pos), pos)
+                    if not piece:
+                        raise OSError("stored value ended early")
+                    writer.write(piece)
+                    pos += len(piece)
+
+            return self._stream_into(key, ttl, copy)
+        return value is not None and self._set(key, bytes(value), ttl)
+
     def _delete(self, key: str) -> None:
         try:
             self.cache.delete(key)
@@ -132,18 +220,25 @@ class CacheController:
         ``partial``: the stored 206 responses instead (§3.3)."""
         url = normalize_url(req.url)
         key = cache_key(method, url, partial)
-        data = self._get(key)
+        data = self._open(key)
         if data is None:
             return []
-        kind = serialize.kind_of(data)
+        try:
+            kind = serialize.kind_of(data)
+        except Exception as exc:  # noqa: BLE001 - a reader failing is a miss
+            _close(data)
+            self._warn("read", key, exc)
+            return []
         if kind == "R":
-            stored = serialize.load_response(data, url)
+            stored = self._load(key, data, url)
             if stored is None:
-                self._drop_corrupt(key, "undecodable or for another URL")
                 return []
-            return [stored] if policy.variant_matches(req, stored, self.options) else []
+            if policy.variant_matches(req, stored, self.options):
+                return [stored]
+            _release(stored)
+            return []
         if kind == "I":
-            refs = serialize.load_index(data, url)
+            refs = serialize.load_index(self._whole(data), url)
             if refs is None:
                 self._drop_corrupt(key, "undecodable variant index")
                 return []
@@ -154,47 +249,86 @@ class CacheController:
                     continue
                 if policy.vary_values(req.headers, list(ref.vary)) != dict(ref.vary):
                     continue
-                vdata = self._get(ref.key)
+                vdata = self._open(ref.key)
                 if vdata is None:
                     continue
-                stored = serialize.load_response(vdata, url)
+                stored = self._load(ref.key, vdata, url)
                 if stored is None:
-                    self._drop_corrupt(ref.key, "undecodable variant or for another URL")
                     continue
                 if policy.variant_matches(req, stored, self.options):
                     found.append(stored)
+                else:
+                    _release(stored)
             return found
+        _close(data)
         self._drop_corrupt(key, "not an httpcache entry of this version")
         return []
+
+    def _load(self, key: str, data: _Value, url: str) -> Optional[StoredResponse]:
+        """Decode the response at ``key``; a damaged or foreign one is deleted (a miss).
+        A reader is owned by the response returned, else closed."""
+        stored: Optional[StoredResponse] = None
+        try:
+            if isinstance(data, ValueReader):
+                stored = serialize.load_response_from(data, url)
+            else:
+                stored = serialize.load_response(data, url)
+        except Exception as exc:  # noqa: BLE001 - a reader failing is a miss
+            _close(data)
+            self._warn("read", key, exc)
+            return None
+        if stored is None:
+            _close(data)
+            self._drop_corrupt(key, "undecodable or for another URL")
+        return stored
+
+    def _whole(self, data: _Value) -> object:
+        """A value as bytes (an index: small), closing a reader."""
+        if not isinstance(data, ValueReader):
+            return data
+        try:
+            return data.pread(data.length, 0) if data.length <= 16 * 1024 * 1024 else None
+        except Exception:  # noqa: BLE001 - unreadable: undecodable
+            return None
+        finally:
+            _close(data)
 
     def lookup(self, req: RequestView, partial: bool = False) -> Lookup:
         """Select the stored response for ``req`` and let the policy decide (RFC 9111 §4);
         ``partial``: among the stored 206 responses (§3.4)."""
         now = self.clock()
         if partial:
-            stored = policy.most_recent(self.candidates(req, req.method, partial=True))
+            stored = self._most_recent(self.candidates(req, req.method, partial=True))
             return Lookup(stored, policy.decide(req, stored, now, self.options))
         if req.method == "HEAD":
             # RFC 9111 §4.3.5 / §4: a fresh stored GET response can answer a HEAD request
-            from_get = policy.most_recent(self.candidates(req, "GET"))
+            from_get = self._most_recent(self.candidates(req, "GET"))
             if from_get is not None:
                 decision = policy.decide(req, from_get, now, self.options)
                 if isinstance(decision, (policy.Fresh, policy.StaleAllowed)):
                     return Lookup(from_get, decision)
-        stored = policy.most_recent(self.candidates(req, req.method))
+                _release(from_get)
+        stored = self._most_recent(self.candidates(req, req.method))
         decision = policy.decide(req, stored, now, self.options)
         log.debug("%s %s: %s", req.method, req.url, decision)
         return Lookup(stored, decision)
 
+    @staticmethod
+    def _most_recent(found: list[StoredResponse]) -> Optional[StoredResponse]:
+        """The one to use (§4): the most recent; the others' open bodies are let go."""
+        chosen = policy.most_recent(found)
+        for stored in found:
+            if stored is not chosen:
+                _release(stored)
+        return chosen
+
     # -- writing --------------------------------------------------------------------
 
-    def store(
+    def _new_stored(
         self, req: RequestView, resp: ResponseView, body: bytes, request_time: float, response_time: float
-    ) -> Optional[StoredResponse]:
-        """Store a complete response (the caller checked ``policy.not_storable_reason``)."""
+    ) -> StoredResponse:
         headers = policy.headers_to_store(req, resp, self.options)
-        names = policy.vary_names(headers)
-        stored = StoredResponse(
+        return StoredResponse(
             url=normalize_url(req.url),
             method=req.method,
             status=resp.status,
@@ -203,42 +337,64 @@ class CacheController:
             body=body,
             request_time=request_time,
             response_time=response_time,
-            vary=policy.vary_values(req.headers, names),
+            vary=policy.vary_values(req.headers, policy.vary_names(headers)),
             auth=policy.auth_digest(req.headers, self.options),
         )
+
+    def store(
+        self, req: RequestView, resp: ResponseView, body: bytes, request_time: float, response_time: float
+    ) -> Optional[StoredResponse]:
+        """Store a complete response (the caller checked ``policy.not_storable_reason``)."""
+        stored = self._new_stored(req, resp, body, request_time, response_time)
         return stored if self.write(stored) else None
 
-    def write(self, stored: StoredResponse) -> bool:
+    def begin_store(self, req: RequestView, resp: ResponseView, request_time: float, response_time: float) -> _Spool:
+        """A sink for a response's body as it arrives, stored once it is complete
+        (the caller checked ``policy.not_storable_reason``)."""
+        return _Spool(self, self._new_stored(req, resp, b"", request_time, response_time))
+
+    def write(self, stored: StoredResponse, publish: Optional[_Publish] = None) -> bool:
         """Write ``stored`` under its key: at the primary key when it has no Vary and no
-        credentials, else as a variant listed in the URL's index (RFC 9111 §4.1)."""
+        credentials, else as a variant listed in the URL's index (RFC 9111 §4.1).
+        ``publish`` writes the value (default: from ``stored`` itself); it is called once."""
         primary = cache_key(stored.method, stored.url, partial=stored.status == 206)
         ttl = policy.ttl_hint(stored, self.clock(), self.options)
-        value = serialize.dump_response(stored)
+        if publish is None:
+            publish = self._publisher(stored)
         with self._index_lock:
-            old = self._get(primary)
-            old_kind = serialize.kind_of(old)
-            old_refs = serialize.load_index(old, stored.url) if old_kind == "I" else None
-            if not stored.vary and stored.auth is None and not old_refs:
-                # the common case: one response per URL, at the primary key
-                ok = self._set(primary, value, ttl)
-            else:
-                refs = list(old_refs or [])
-                if old_kind == "R" and isinstance(old, (bytes, bytearray, memoryview)):
-                    # a lone response becomes the first variant of the new index
-                    lone = serialize.load_response(old, stored.url)
-                    if lone is not None:
-                        lone_key = variant_key(primary, lone.vary, lone.auth)
-                        if self._set(lone_key, bytes(old), policy.ttl_hint(lone, self.clock(), self.options)):
-                            refs.append(VariantRef(lone_key, dict(lone.vary), lone.auth))
-                vkey = variant_key(primary, stored.vary, stored.auth)
-                ok = self._set(vkey, value, ttl)
-                if ok:
-                    refs = [r for r in refs if r.key != vkey]
-                    refs.append(VariantRef(vkey, dict(stored.vary), stored.auth))
-                    dropped, refs = refs[: -self.options.max_variants], refs[-self.options.max_variants :]
-                    self._delete_keys(r.key for r in dropped)
-                    ok = self._set(primary, serialize.dump_index(stored.url, refs), None)
-        log.debug("stored %s %s (%d bytes)%s", stored.method, stored.url, len(stored.body), "" if ok else ": failed")
+            old = self._open(primary)
+            try:
+                old_kind = serialize.kind_of(old)
+                old_refs = serialize.load_index(self._whole(old), stored.url) if old_kind == "I" else None
+                if not stored.vary and stored.auth is None and not old_refs:
+                    # the common case: one response per URL, at the primary key
+                    ok = publish(primary, ttl)
+                else:
+                    refs = list(old_refs or [])
+                    if old_kind == "R":
+                        # a lone response becomes the first variant of the new index
+                        lone = self._load(primary, old, stored.url)
+                        if lone is not None:
+                            lone_key = variant_key(primary, lone.vary, lone.auth)
+                            lone_ttl = policy.ttl_hint(lone, self.clock(), self.options)
+                            if self._copy_value(old, lone_key, lone_ttl):
+                                refs.append(VariantRef(lone_key, dict(lone.vary), lone.auth))
+                            _release(lone)
+                            old = None  # closed with ``lone``
+                    vkey = variant_key(primary, stored.vary, stored.auth)
+                    ok = publish(vkey, ttl)
+                    if ok:
+                        refs = [r for r in refs if r.key != vkey]
+                        refs.append(VariantRef(vkey, dict(stored.vary), stored.auth))
+                        dropped, refs = refs[: -self.options.max_variants], refs[-self.options.max_variants :]
+                        self._delete_keys(r.key for r in dropped)
+                        ok = self._set(primary, serialize.dump_index(stored.url, refs), None)
+            except Exception as exc:  # noqa: BLE001 - a reader failing: the write is skipped
+                self._warn("write", primary, exc)
+                ok = False
+            finally:
+                _close(old)
+        log.debug("stored %s %s (%d bytes)%s", stored.method, stored.url, stored.body_length, "" if ok else ": failed")
         return ok
 
     def _delete_keys(self, keys: Iterable[str]) -> None:
@@ -249,7 +405,7 @@ class CacheController:
         """Delete one stored response (a newer response replaced it)."""
         primary = cache_key(stored.method, stored.url, partial=stored.status == 206)
         with self._index_lock:
-            if serialize.kind_of(self._get(primary)) == "R":
+            if self._kind_at(primary) == "R":
                 self._delete(primary)
             else:
                 self._delete(variant_key(primary, stored.vary, stored.auth))
@@ -260,10 +416,15 @@ class CacheController:
             for method, partial in (("GET", False), ("HEAD", False), ("GET", True)):
                 key = cache_key(method, url, partial)
                 with self._index_lock:
-                    data = self._get(key)
+                    data = self._open(key)
                     if data is None:
                         continue
-                    refs = serialize.load_index(data) if serialize.kind_of(data) == "I" else None
+                    try:
+                        is_index = serialize.kind_of(data) == "I"
+                    except Exception:  # noqa: BLE001 - unreadable: deleted below all the same
+                        is_index = False
+                    refs = serialize.load_index(self._whole(data)) if is_index else None
+                    _close(data)
                     self._delete_keys(ref.key for ref in refs or ())
                     self._delete(key)
                 log.debug("invalidated %s %s (RFC 9111 §4.4)", method, url)
@@ -280,9 +441,123 @@ class CacheController:
         """RFC 9111 §4.3.5: a HEAD response that contradicts the stored GET response
         invalidates it; one whose validator selects it freshens it (as a 304 would)."""
         for stored in self.candidates(req, "GET"):
-            if policy.head_invalidates(stored, resp):
-                log.debug("HEAD response contradicts stored GET %s: removed (RFC 9111 §4.3.5)", req.url)
-                self.remove(stored)
-            elif policy.has_validator(resp.headers) and policy.validator_matches(stored, resp):
-                log.debug("HEAD response freshens stored GET %s (RFC 9111 §4.3.5)", req.url)
-                self.freshen(stored, resp, request_time, response_time)
+            try:
+                if policy.head_invalidates(stored, resp):
+                    log.debug("HEAD response contradicts stored GET %s: removed (RFC 9111 §4.3.5)", req.url)
+                    self.remove(stored)
+                elif policy.has_validator(resp.headers) and policy.validator_matches(stored, resp):
+                    log.debug("HEAD response freshens stored GET %s (RFC 9111 §4.3.5)", req.url)
+                    self.freshen(stored, resp, request_time, response_time)
+            finally:
+                _release(stored)
+
+    def _kind_at(self, key: str) -> Optional[str]:
+        """The kind of value at ``key`` (``"R"``, ``"I"``), None if absent or not ours."""
+        data = self._open(key)
+        try:
+            return serialize.kind_of(data)
+        except Exception:  # noqa: BLE001 - unreadable
+            return None
+        finally:
+            _close(data)
+
+
+class _Spool:
+    """A response body on its way into the store while the caller reads it.
+
+    It collects the body in memory; with a streaming store, once the body outgrows
+    ``SPILL_AT`` it goes on into a ``ValueWriter`` instead, so a large body is never
+    whole in memory. ``complete()`` stores it; ``abort()`` throws it away. A store
+    failure makes it a skipped write, never an error for the caller's read."""
+
+    def __init__(self, controller: CacheController, stored: StoredResponse) -> None:
+        self._controller = controller
+        self._stored = stored
+        self._buffer: Optional[list[bytes]] = []
+        self._buffered = 0
+        self._size = 0
+        self._writer: Optional[ValueWriter] = None
+        self._failed = False
+
+    def write(self, data: bytes) -> None:
+        if self._failed or not data:
+            return
+        self._size += len(data)
+        if self._writer is not None:
+            self._guard(self._writer.write, data)
+            return
+        assert self._buffer is not None
+        self._buffer.append(data)
+        self._buffered += len(data)
+        if self._buffered > SPILL_AT and self._controller._streaming:
+            self._spill()
+
+    def _spill(self) -> None:
+        assert self._buffer is not None
+        buffered, self._buffer = self._buffer, None
+        try:
+            writer = self._controller.cache.open_write()  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001
+            self._fail(exc)
+            return
+        self._writer = writer
+        self._guard(writer.write, serialize.dump_head(self._stored))
+        for piece in buffered:
+            self._guard(writer.write, piece)
+
+    def _guard(self, write: Callable[[bytes], None], data: bytes) -> bool:
+        """Write ``data``; False (and the spool abandoned) if that failed or had already."""
+        if self._failed:
+            return False
+        try:
+            write(data)
+            return True
+        except Exception as exc:  # noqa: BLE001 - a store failure is a skipped write
+            self._fail(exc)
+            return False
+
+    def _fail(self, exc: BaseException) -> None:
+        self._controller._warn("streamed write", self._stored.url, exc)
+        self.abort()
+        self._failed = True
+
+    def complete(self) -> None:
+        """The whole body has arrived: store it."""
+        if self._failed:
+            return
+        controller, writer = self._controller, self._writer
+        if writer is None:
+            assert self._buffer is not None
+            body, self._buffer = b"".join(self._buffer), None
+            self._failed = True  # spent
+            controller.write(self._stored.replace(body=body))
+            return
+        if not self._guard(writer.write, serialize.trailer(self._size)):
+            return
+        self._failed = True  # spent
+
+        def publish(key: str, ttl: Optional[float]) -> bool:
+            try:
+                writer.commit(key, ttl)
+                return True
+            except Exception as exc:  # noqa: BLE001
+                controller._warn("commit", key, exc)
+                self._abort_writer()
+                return False
+
+        if not controller.write(self._stored, publish):
+            self._abort_writer()
+
+    def abort(self) -> None:
+        """The body will not be stored (cut short, too long, closed early)."""
+        self._buffer = None
+        self._failed = True
+        self._abort_writer()
+
+    def _abort_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.abort()
+            except Exception:
+                log.debug("aborting a store writer failed", exc_info=True)

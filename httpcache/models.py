@@ -4,10 +4,13 @@ responses and the cache's options. No I/O here and no import of ``requests``."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Mapping, Optional
+from typing import TYPE_CHECKING, Mapping, Optional
 
 from ._headers import Headers
 from .exceptions import HTTPCacheError
+
+if TYPE_CHECKING:
+    from ._body import StoredBody
 
 __all__ = ["CacheOptions", "RequestView", "ResponseView", "StoredResponse"]
 
@@ -83,6 +86,8 @@ class StoredResponse:
     ``vary`` holds, for each field named by the response's Vary, the normalised
     value the original request had (None when absent). ``auth`` is a digest of
     the Authorization the response was obtained with (private mode), or None.
+    ``stream``: for a body too large to read at once, the open handle it is read
+    through (``body`` is then empty); ``body_length`` is the body's size either way.
     """
 
     url: str
@@ -95,6 +100,11 @@ class StoredResponse:
     response_time: float
     vary: Mapping[str, Optional[str]] = field(default_factory=dict)
     auth: Optional[str] = None
+    stream: Optional[StoredBody] = field(default=None, compare=False, repr=False)
+
+    @property
+    def body_length(self) -> int:
+        return self.stream.length if self.stream is not None else len(self.body)
 
     def replace(self, **changes: object) -> StoredResponse:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -284,15 +284,16 @@ def requested_range(req: RequestView) -> Optional[tuple[Optional[int], Optional[
 
 def range_from_stored(
     spec: tuple[Optional[int], Optional[int]], stored: StoredResponse
-) -> Optional[tuple[int, int, int, bytes]]:
+) -> Optional[tuple[int, int, int, int]]:
     """RFC 9111 §3.4 / RFC 9110 §14.1.2: serve ``spec`` from a stored complete 200 or a
-    stored 206: ``(first, last, complete length, bytes)``, or None if it does not hold them."""
+    stored 206: ``(first, last, complete length, where first is in the stored body)``, or
+    None if it does not hold them."""
     if stored.status == 200:
-        offset, length = 0, len(stored.body)
+        offset, length = 0, stored.body_length
         held_last = length - 1
     elif stored.status == 206:
         held = stored_range(stored.headers)
-        if held is None or held[1] - held[0] + 1 != len(stored.body):
+        if held is None or held[1] - held[0] + 1 != stored.body_length:
             return None
         offset, held_last, length = held
     else:
@@ -307,7 +308,7 @@ def range_from_stored(
         last = length - 1
     if first >= length or first < offset or last > held_last:
         return None
-    return first, last, length, stored.body[first - offset : last - offset + 1]
+    return first, last, length, first - offset
 
 
 # ---------------------------------------------------------------------------

@@ -4,10 +4,16 @@ Never pickle or marshal: a cache file or a Redis value must not be able to run
 code. Anything undecodable, of another version, of the wrong shape or for
 another URL decodes to ``None``, which the controller treats as a miss.
 
-Layout of a value::
+Layout of a value (version 2)::
 
     b"HTTPCACHE" | version (1 byte) | kind (b"R" response, b"I" variant index)
     | metadata length (4 bytes, big-endian) | metadata (UTF-8 JSON) | body
+    | body length (8 bytes, big-endian)
+
+The body's length comes last so that a value can be written while the body is
+still arriving (its length unknown until the end), and so that a truncated
+value never decodes. A value read in pieces (a ``ValueReader``) decodes to a
+``StoredResponse`` whose body stays in the store (``stream``).
 """
 
 from __future__ import annotations
@@ -15,16 +21,29 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
+from ._body import StoredBody
 from ._headers import Headers
+from .cache import ValueReader
 from .models import StoredResponse
 
-__all__ = ["FORMAT_VERSION", "VariantRef", "dump_response", "load_response", "dump_index", "load_index"]
+__all__ = [
+    "FORMAT_VERSION",
+    "VariantRef",
+    "dump_head",
+    "dump_index",
+    "dump_response",
+    "load_index",
+    "load_response",
+    "load_response_from",
+    "trailer",
+]
 
 MAGIC = b"HTTPCACHE"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _PREFIX_LEN = len(MAGIC) + 2 + 4
+_TRAILER = struct.Struct(">Q")
 _MAX_META = 16 * 1024 * 1024
 
 
@@ -37,27 +56,49 @@ class VariantRef:
     auth: Optional[str]
 
 
-def _pack(kind: bytes, meta: object, body: bytes = b"") -> bytes:
+def _head(kind: bytes, meta: object) -> bytes:
     raw = json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
-    return b"".join((MAGIC, bytes((FORMAT_VERSION,)), kind, struct.pack(">I", len(raw)), raw, body))
+    return b"".join((MAGIC, bytes((FORMAT_VERSION,)), kind, struct.pack(">I", len(raw)), raw))
+
+
+def trailer(body_length: int) -> bytes:
+    """What ends a value whose body had ``body_length`` bytes."""
+    return _TRAILER.pack(body_length)
+
+
+def _meta_length(prefix: bytes, kind: bytes, total: int) -> Optional[int]:
+    """The metadata's length from a value's first ``_PREFIX_LEN`` bytes (None: not ours)."""
+    if len(prefix) < _PREFIX_LEN or not prefix.startswith(MAGIC):
+        return None
+    if prefix[len(MAGIC)] != FORMAT_VERSION or prefix[len(MAGIC) + 1 : len(MAGIC) + 2] != kind:
+        return None
+    (length,) = struct.unpack(">I", prefix[len(MAGIC) + 2 : _PREFIX_LEN])
+    if length > _MAX_META or _PREFIX_LEN + length + _TRAILER.size > total:
+        return None
+    return int(length)
+
+
+def _decode_meta(raw: bytes) -> object:
+    try:
+        return json.loads(raw.decode("utf-8", "surrogatepass"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
 
 
 def _unpack(kind: bytes, data: object) -> Optional[tuple[object, bytes]]:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         return None
     view = bytes(data)
-    if len(view) < _PREFIX_LEN or not view.startswith(MAGIC):
+    length = _meta_length(view[:_PREFIX_LEN], kind, len(view))
+    if length is None:
         return None
-    if view[len(MAGIC)] != FORMAT_VERSION or view[len(MAGIC) + 1 : len(MAGIC) + 2] != kind:
+    body_end = len(view) - _TRAILER.size
+    if _TRAILER.unpack(view[body_end:])[0] != body_end - _PREFIX_LEN - length:
         return None
-    (length,) = struct.unpack(">I", view[len(MAGIC) + 2 : _PREFIX_LEN])
-    if length > _MAX_META or _PREFIX_LEN + length > len(view):
+    meta = _decode_meta(view[_PREFIX_LEN : _PREFIX_LEN + length])
+    if meta is None:
         return None
-    try:
-        meta = json.loads(view[_PREFIX_LEN : _PREFIX_LEN + length].decode("utf-8", "surrogatepass"))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-    return meta, view[_PREFIX_LEN + length :]
+    return meta, view[_PREFIX_LEN + length : body_end]
 
 
 def _str_map(value: object) -> Optional[dict[str, Optional[str]]]:
@@ -75,7 +116,8 @@ def _opt_str(value: object) -> bool:
     return value is None or isinstance(value, str)
 
 
-def dump_response(stored: StoredResponse) -> bytes:
+def dump_head(stored: StoredResponse) -> bytes:
+    """A stored response's value up to its body: write the body and ``trailer`` after it."""
     meta = {
         "url": stored.url,
         "method": stored.method,
@@ -86,9 +128,14 @@ def dump_response(stored: StoredResponse) -> bytes:
         "response_time": stored.response_time,
         "vary": dict(stored.vary),
         "auth": stored.auth,
-        "length": len(stored.body),
     }
-    return _pack(b"R", meta, stored.body)
+    return _head(b"R", meta)
+
+
+def dump_response(stored: StoredResponse) -> bytes:
+    """A stored response with its body in memory, as one value."""
+    assert stored.stream is None, "a streamed body is written in pieces (dump_head, body, trailer)"
+    return b"".join((dump_head(stored), stored.body, trailer(len(stored.body))))
 
 
 def load_response(data: object, url: Optional[str] = None) -> Optional[StoredResponse]:
@@ -97,6 +144,30 @@ def load_response(data: object, url: Optional[str] = None) -> Optional[StoredRes
     if unpacked is None:
         return None
     meta, body = unpacked
+    return _response(meta, body, None, url)
+
+
+def load_response_from(reader: ValueReader, url: Optional[str] = None) -> Optional[StoredResponse]:
+    """Decode a stored response from a value opened for reading in pieces; its body stays
+    in the store (``stream``), which then owns ``reader``. None (``reader`` left open for
+    the caller to close) if it is not one of ours, or is for another URL."""
+    total = reader.length
+    length = _meta_length(reader.pread(_PREFIX_LEN, 0), b"R", total)
+    if length is None:
+        return None
+    body_start, body_end = _PREFIX_LEN + length, total - _TRAILER.size
+    tail = reader.pread(_TRAILER.size, body_end)
+    if len(tail) != _TRAILER.size or _TRAILER.unpack(tail)[0] != body_end - body_start:
+        return None
+    raw = reader.pread(length, _PREFIX_LEN)
+    if len(raw) != length:
+        return None
+    return _response(_decode_meta(raw), b"", (reader, body_start, body_end - body_start), url)
+
+
+def _response(
+    meta: Any, body: bytes, section: Optional[tuple[ValueReader, int, int]], url: Optional[str]
+) -> Optional[StoredResponse]:
     if not isinstance(meta, dict):
         return None
     headers = meta.get("headers")
@@ -113,7 +184,6 @@ def load_response(data: object, url: Optional[str] = None) -> Optional[StoredRes
             and all(isinstance(h, list) and len(h) == 2 and all(isinstance(x, str) for x in h) for h in headers)
             and vary is not None
             and _opt_str(meta.get("auth"))
-            and meta.get("length") == len(body)
         ):
             return None
     except RecursionError:
@@ -131,12 +201,13 @@ def load_response(data: object, url: Optional[str] = None) -> Optional[StoredRes
         response_time=float(meta["response_time"]),
         vary=vary,
         auth=meta.get("auth"),
+        stream=StoredBody(*section) if section is not None else None,
     )
 
 
 def dump_index(url: str, variants: list[VariantRef]) -> bytes:
     meta = {"url": url, "variants": [{"key": v.key, "vary": dict(v.vary), "auth": v.auth} for v in variants]}
-    return _pack(b"I", meta)
+    return _head(b"I", meta) + trailer(0)
 
 
 def load_index(data: object, url: Optional[str] = None) -> Optional[list[VariantRef]]:
@@ -164,10 +235,13 @@ def load_index(data: object, url: Optional[str] = None) -> Optional[list[Variant
 
 
 def kind_of(data: object) -> Optional[str]:
-    """``"R"``, ``"I"`` or None (not ours, or another version)."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
+    """``"R"``, ``"I"`` or None (not ours, or another version), of a value or a ``ValueReader``."""
+    if isinstance(data, ValueReader):
+        head = data.pread(len(MAGIC) + 2, 0)
+    elif isinstance(data, (bytes, bytearray, memoryview)):
+        head = bytes(data[: len(MAGIC) + 2])
+    else:
         return None
-    head = bytes(data[: len(MAGIC) + 2])
     if len(head) < len(MAGIC) + 2 or not head.startswith(MAGIC) or head[len(MAGIC)] != FORMAT_VERSION:
         return None
     kind = head[len(MAGIC) + 1 : len(MAGIC) + 2]

@@ -8,12 +8,13 @@ import json
 import marshal
 import pickle
 import struct
-from typing import Callable, NoReturn
+from typing import Callable, NoReturn, Optional
 
 import pytest
 
 from httpcache import serialize
 from httpcache._headers import Headers
+from httpcache.cache import ValueReader
 from httpcache.models import StoredResponse
 from httpcache.serialize import (
     FORMAT_VERSION,
@@ -116,8 +117,8 @@ def test_layout_is_versioned_magic_kind_length_json_body() -> None:
     (length,) = struct.unpack(">I", data[len(MAGIC) + 2 : len(MAGIC) + 6])
     meta = json.loads(data[len(MAGIC) + 6 : len(MAGIC) + 6 + length].decode("utf-8"))
     assert meta["url"] == URL
-    assert meta["length"] == len(BINARY_BODY)
-    assert data[len(MAGIC) + 6 + length :] == BINARY_BODY
+    assert data[len(MAGIC) + 6 + length : -8] == BINARY_BODY
+    assert struct.unpack(">Q", data[-8:]) == (len(BINARY_BODY),)  # the body's length comes last
     assert kind_of(data) == "R"
 
 
@@ -145,13 +146,14 @@ def _with_kind(data: bytes, kind: bytes) -> bytes:
     return data[: len(MAGIC) + 1] + kind + data[len(MAGIC) + 2 :]
 
 
-def _with_meta(meta: object, body: bytes = b"", kind: bytes = b"R") -> bytes:
+def _with_meta(meta: object, body: bytes = b"", kind: bytes = b"R", body_length: Optional[int] = None) -> bytes:
     raw = json.dumps(meta).encode("utf-8")
-    return MAGIC + bytes((FORMAT_VERSION,)) + kind + struct.pack(">I", len(raw)) + raw + body
+    return _with_raw_meta(raw, body, kind, body_length)
 
 
-def _with_raw_meta(raw: bytes, body: bytes = b"") -> bytes:
-    return MAGIC + bytes((FORMAT_VERSION,)) + b"R" + struct.pack(">I", len(raw)) + raw + body
+def _with_raw_meta(raw: bytes, body: bytes = b"", kind: bytes = b"R", body_length: Optional[int] = None) -> bytes:
+    end = struct.pack(">Q", len(body) if body_length is None else body_length)
+    return MAGIC + bytes((FORMAT_VERSION,)) + kind + struct.pack(">I", len(raw)) + raw + body + end
 
 
 def _good_meta(**changes: object) -> dict[str, object]:
@@ -165,7 +167,6 @@ def _good_meta(**changes: object) -> dict[str, object]:
         "response_time": NOW,
         "vary": {},
         "auth": None,
-        "length": 4,
     }
     meta.update(changes)
     return {k: v for k, v in meta.items() if v is not _DROP}
@@ -221,10 +222,10 @@ CORRUPT = [
     pytest.param(_with_meta(_good_meta(vary={"accept": 1}), b"body"), id="vary-value-int"),
     pytest.param(_with_meta(_good_meta(vary=None), b"body"), id="vary-null"),
     pytest.param(_with_meta(_good_meta(auth=1), b"body"), id="auth-int"),
-    pytest.param(_with_meta(_good_meta(length=5), b"body"), id="length-longer-than-body"),
-    pytest.param(_with_meta(_good_meta(length=3), b"body"), id="length-shorter-than-body"),
-    pytest.param(_with_meta(_good_meta(length="4"), b"body"), id="length-string"),
-    pytest.param(_with_meta(_good_meta(length=_DROP), b"body"), id="length-missing"),
+    pytest.param(_with_meta(_good_meta(), b"body", body_length=5), id="length-longer-than-body"),
+    pytest.param(_with_meta(_good_meta(), b"body", body_length=3), id="length-shorter-than-body"),
+    pytest.param(_with_meta(_good_meta(), b"body", body_length=2**64 - 1), id="length-huge"),
+    pytest.param(_with_meta(_good_meta(), b"body")[:-8], id="length-missing"),
     pytest.param(_with_meta(_good_meta(), b"body", kind=b"I"), id="response-meta-as-index-kind"),
 ]
 
@@ -378,3 +379,55 @@ def test_corrupt_index_is_none(data: bytes) -> None:
 )
 def test_kind_of(data: bytes, expected: object) -> None:
     assert kind_of(data) == expected
+
+
+# ---------------------------------------------------------------------------
+# A value read in pieces (a streaming store's ValueReader): the body stays in the store
+
+
+class BytesReader(ValueReader):
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.length = len(data)
+        self.reads: list[tuple[int, int]] = []
+        self.closed = 0
+
+    def pread(self, size: int, offset: int) -> bytes:
+        self.reads.append((size, offset))
+        return self.data[offset : offset + size]
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_load_from_reader_leaves_the_body_in_the_store() -> None:
+    body = bytes(range(256)) * 4096  # 1 MiB
+    reader = BytesReader(dump_response(entry(body=body)))
+    loaded = serialize.load_response_from(reader, URL)
+    assert loaded is not None and loaded.stream is not None
+    assert loaded.body == b"" and loaded.body_length == len(body)
+    assert loaded.replace(stream=None, body=body) == entry(body=body)
+    assert max(size for size, _ in reader.reads) < 4096  # only the head and the trailer were read
+    assert b"".join(loaded.stream.pieces(size=100_000)) == body
+    assert loaded.stream.pread(10, len(body) - 4) == body[-4:]
+    loaded.stream.release()
+    assert reader.closed == 1
+
+
+@pytest.mark.parametrize("cut", range(0, len(GOOD), 7))
+def test_reader_truncated_is_none(cut: int) -> None:
+    reader = BytesReader(GOOD[:cut])
+    assert serialize.load_response_from(reader, URL) is None
+    assert reader.closed == 0  # the caller closes it
+
+
+@pytest.mark.parametrize("data", CORRUPT)
+def test_reader_corrupt_is_none(data: bytes) -> None:
+    assert serialize.load_response_from(BytesReader(data), URL) is None
+
+
+def test_reader_for_another_url_and_kind_of_reader() -> None:
+    assert serialize.load_response_from(BytesReader(GOOD), "http://example.com/other") is None
+    assert kind_of(BytesReader(GOOD)) == "R"
+    assert kind_of(BytesReader(GOOD_INDEX)) == "I"
+    assert kind_of(BytesReader(b"nope")) is None
