@@ -72,6 +72,12 @@ def _body_of(stored: StoredResponse, start: int = 0, stop: Optional[int] = None)
     return stored.stream.stream(start, stop)
 
 
+def _identity_coded(headers: Headers) -> bool:
+    """Is the body as stored what the caller reads (no Content-Encoding to decode)?"""
+    coding = headers.get("content-encoding")
+    return coding is None or coding.strip().lower() in ("", "identity")
+
+
 def _mark(resp: Response, from_cache: bool) -> Response:
     resp.from_cache = from_cache  # type: ignore[attr-defined]
     return resp
@@ -189,11 +195,11 @@ class CacheControlAdapter(HTTPAdapter):
         decision = lookup.decision
         if isinstance(decision, (policy.Fresh, policy.StaleAllowed)):
             assert lookup.stored is not None
-            return self._from_cache(request, view, lookup.stored, decision.age)
+            return self._from_cache(request, view, lookup.stored, decision.age, kwargs)
         if isinstance(decision, policy.StaleWhileRevalidate):
             assert lookup.stored is not None
             self._refresh_later(request, view, lookup.stored, decision, kwargs)
-            return self._from_cache(request, view, lookup.stored, decision.age)
+            return self._from_cache(request, view, lookup.stored, decision.age, kwargs)
         if isinstance(decision, policy.GatewayTimeout):
             return self._gateway_timeout(request)
         if isinstance(decision, policy.Validate):
@@ -216,7 +222,7 @@ class CacheControlAdapter(HTTPAdapter):
                 lookup = self.controller.lookup(view)
                 try:
                     if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and lookup.stored is not None:
-                        return self._from_cache(request, view, lookup.stored, lookup.decision.age)
+                        return self._from_cache(request, view, lookup.stored, lookup.decision.age, kwargs)
                 finally:
                     lookup.release()
             return self._fetch(request, view, None, kwargs)
@@ -338,7 +344,9 @@ class CacheControlAdapter(HTTPAdapter):
         except _TRANSPORT_ERRORS:
             if decision.stale_if_error:
                 log.debug("origin unreachable: serving stale %s (RFC 5861 §4)", view.url)
-                return self._from_cache(request, view, stored, policy.current_age(stored, self.controller.clock()))
+                return self._from_cache(
+                    request, view, stored, policy.current_age(stored, self.controller.clock()), kwargs
+                )
             raise
         response_time = self.controller.clock()
         status = resp.status_code
@@ -350,7 +358,9 @@ class CacheControlAdapter(HTTPAdapter):
                     return _mark(resp, False)
                 _discard(resp)
                 log.debug("revalidated %s (RFC 9111 §4.3.4)", view.url)
-                return self._from_cache(request, view, fresh, policy.current_age(fresh, self.controller.clock()))
+                return self._from_cache(
+                    request, view, fresh, policy.current_age(fresh, self.controller.clock()), kwargs
+                )
             if not user_conditional:
                 # a 304 that does not select what we hold: never hand a 304 to a caller
                 # who did not ask conditionally; ask again without conditions (§4.3.4)
@@ -360,7 +370,7 @@ class CacheControlAdapter(HTTPAdapter):
         if status in _STALE_IF_ERROR_STATUSES and decision.stale_if_error:
             _discard(resp)
             log.debug("origin error %d: serving stale %s (RFC 5861 §4)", status, view.url)
-            return self._from_cache(request, view, stored, policy.current_age(stored, self.controller.clock()))
+            return self._from_cache(request, view, stored, policy.current_age(stored, self.controller.clock()), kwargs)
         return self._received(view, resp, request_time, response_time, stored)
 
     def _received(
@@ -407,14 +417,17 @@ class CacheControlAdapter(HTTPAdapter):
 
     # -- building responses ---------------------------------------------------------
 
-    def _from_cache(self, request: PreparedRequest, view: RequestView, stored: StoredResponse, age: float) -> Response:
+    def _from_cache(
+        self, request: PreparedRequest, view: RequestView, stored: StoredResponse, age: float, kwargs: dict[str, Any]
+    ) -> Response:
         if policy.is_conditional(view) and policy.evaluate_conditional(view, stored):
             # RFC 9111 §4.3.2: the client's own copy is current
             return self._build(request, 304, "Not Modified", policy.not_modified_headers(stored), b"", age)
         body = b"" if view.method == "HEAD" else _body_of(stored)
         if body is None:  # the lookup holds the body open until the response is built
             raise AssertionError("stored body let go too early")
-        return self._build(request, stored.status, stored.reason, stored.headers, body, age)
+        preload = not kwargs.get("stream") and _identity_coded(stored.headers)
+        return self._build(request, stored.status, stored.reason, stored.headers, body, age, preload)
 
     def _build(
         self,
@@ -424,7 +437,12 @@ class CacheControlAdapter(HTTPAdapter):
         headers: Headers,
         body: Union[bytes, io.RawIOBase],
         age: Optional[float],
+        preload: bool = False,
     ) -> Response:
+        """A response from the cache. ``preload``: the caller did not ask to stream and the
+        body has no content coding, so it is handed over as already read (``content``), as
+        ``requests`` itself would have left it after reading it."""
+        preloaded = preload and isinstance(body, bytes)
         header_dict = HTTPHeaderDict()
         for name, value in headers.items():
             if age is None or name.lower() != "age":
@@ -432,7 +450,7 @@ class CacheControlAdapter(HTTPAdapter):
         if age is not None:
             header_dict["Age"] = policy.age_header(age)  # RFC 9111 §5.1
         raw = HTTPResponse(
-            body=io.BytesIO(body) if isinstance(body, bytes) else body,
+            body=io.BytesIO(b"" if preloaded else body) if isinstance(body, bytes) else body,
             headers=header_dict,
             status=status,
             version=11,
@@ -442,7 +460,11 @@ class CacheControlAdapter(HTTPAdapter):
             request_method=request.method,
             request_url=request.url,
         )
-        return _mark(self.build_response(request, raw), age is not None)
+        resp = self.build_response(request, raw)
+        if preloaded and isinstance(body, bytes):
+            resp._content = body
+            resp._content_consumed = True  # type: ignore[attr-defined]
+        return _mark(resp, age is not None)
 
     def _gateway_timeout(self, request: PreparedRequest) -> Response:
         """RFC 9111 §5.2.1.7: only-if-cached with nothing usable stored."""

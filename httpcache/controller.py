@@ -29,6 +29,9 @@ __all__ = ["CacheController", "Lookup"]
 
 #: A body that outgrows this is written to a streaming store while it arrives.
 SPILL_AT = 1024 * 1024
+#: Bounds of the memo of decoded entries (see ``_DecodedMemo``).
+MEMO_ENTRIES = 1024
+MEMO_BYTES = 16 * 1024 * 1024
 
 _Value = Union[bytes, ValueReader, None]
 #: Publishes a value under a key with an expiry hint; True if it was stored.
@@ -102,6 +105,63 @@ class _RateLimitedWarning:
         )
 
 
+class _DecodedMemo:
+    """Decoded entries, so a hit on an unchanged value skips decoding it.
+
+    An entry is reused only when the store hands back the very same ``bytes``
+    object (``is``), which an in-memory store does until the value is replaced;
+    a store that returns a new object per read (a file, a socket) never matches,
+    and after ``_GIVE_UP`` such reads with no reuse the memo turns itself off.
+    Bounded by ``MEMO_ENTRIES`` and ``MEMO_BYTES`` (bodies); dropped whole when full.
+    """
+
+    _GIVE_UP = 256
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[object, StoredResponse]] = {}
+        self._bytes = 0
+        self._reused = 0
+        self._renewed = 0
+        self.enabled = True
+        self._lock = threading.Lock()
+
+    def get(self, key: str, value: object) -> Optional[StoredResponse]:
+        hit = self._entries.get(key)
+        if hit is None:
+            return None
+        if hit[0] is value:
+            self._reused += 1
+            return hit[1]
+        self._renewed += 1
+        if self._renewed >= self._GIVE_UP and self._renewed > self._reused:
+            self.enabled = False
+            self.clear()
+        return None
+
+    def put(self, key: str, value: object, stored: StoredResponse) -> None:
+        size = len(stored.body)
+        if size > MEMO_BYTES // 8 or not self.enabled:
+            return
+        with self._lock:
+            if len(self._entries) >= MEMO_ENTRIES or self._bytes + size > MEMO_BYTES:
+                self._entries, self._bytes = {}, 0
+            old = self._entries.get(key)
+            if old is not None:
+                self._bytes -= len(old[1].body)
+            self._entries[key] = (value, stored)
+            self._bytes += size
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old[1].body)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries, self._bytes = {}, 0
+
+
 class CacheController:
     """Decides, per request and response, what to serve, store, revalidate or invalidate."""
 
@@ -116,6 +176,7 @@ class CacheController:
         self.clock = clock
         self._set_takes_expires = _accepts_expires(self.cache.set)
         self._streaming = isinstance(self.cache, StreamingCache)
+        self._memo = _DecodedMemo()
         self._index_lock = threading.Lock()
         self._warn = _RateLimitedWarning()
         self.refresher = _Refresher()
@@ -202,6 +263,7 @@ class CacheController:
         return value is not None and self._set(key, bytes(value), ttl)
 
     def _delete(self, key: str) -> None:
+        self._memo.forget(key)
         try:
             self.cache.delete(key)
         except KeyError:
@@ -268,11 +330,18 @@ class CacheController:
         """Decode the response at ``key``; a damaged or foreign one is deleted (a miss).
         A reader is owned by the response returned, else closed."""
         stored: Optional[StoredResponse] = None
+        memo = self._memo if self._memo.enabled and not isinstance(data, ValueReader) else None
+        if memo is not None:
+            stored = memo.get(key, data)
+            if stored is not None and stored.url == url:
+                return stored
         try:
             if isinstance(data, ValueReader):
                 stored = serialize.load_response_from(data, url)
             else:
                 stored = serialize.load_response(data, url)
+                if stored is not None and memo is not None:
+                    memo.put(key, data, stored)
         except Exception as exc:  # noqa: BLE001 - a reader failing is a miss
             _close(data)
             self._warn("read", key, exc)

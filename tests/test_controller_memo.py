@@ -1,0 +1,114 @@
+"""The hit path's shortcuts: decoded entries reused while the store hands back the
+same value, and bodies handed over already read when the caller did not stream."""
+
+from __future__ import annotations
+
+import gzip
+from typing import Optional
+
+import pytest
+import requests
+from _e2e_helpers import from_cache
+from _policy_helpers import NOW, URL
+from origin import Origin, Reply
+
+from httpcache import DictCache, controller
+from httpcache._headers import Headers
+from httpcache.cache import BaseCache
+from httpcache.controller import CacheController
+from httpcache.models import RequestView, ResponseView
+
+GET = RequestView("GET", URL, Headers())
+
+
+def fill(ctl: CacheController, url: str = URL, body: bytes = b"hello") -> None:
+    resp = ResponseView(200, Headers([("Cache-Control", "max-age=600"), ("Date", "x")]), "OK")
+    assert ctl.store(RequestView("GET", url, Headers()), resp, body, NOW, NOW) is not None
+
+
+class CopyingStore(BaseCache):
+    """A store that returns a new object on every read, as a file or network store does."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    def get(self, key: str) -> Optional[bytes]:
+        value = self.data.get(key)
+        return None if value is None else bytes(bytearray(value))
+
+    def set(self, key: str, value: bytes) -> None:  # type: ignore[override]
+        self.data[key] = value
+
+    def delete(self, key: str) -> None:
+        self.data.pop(key, None)
+
+
+def test_unchanged_value_is_decoded_once() -> None:
+    ctl = CacheController(DictCache(), clock=lambda: NOW)
+    fill(ctl)
+    first, second = ctl.lookup(GET).stored, ctl.lookup(GET).stored
+    assert first is not None and first is second
+
+
+def test_replaced_value_is_decoded_again() -> None:
+    ctl = CacheController(DictCache(), clock=lambda: NOW)
+    fill(ctl, body=b"old")
+    old = ctl.lookup(GET).stored
+    fill(ctl, body=b"new")
+    new = ctl.lookup(GET).stored
+    assert old is not None and new is not None
+    assert (old.body, new.body) == (b"old", b"new")
+
+
+def test_deleted_value_is_forgotten() -> None:
+    ctl = CacheController(DictCache(), clock=lambda: NOW)
+    fill(ctl)
+    assert ctl.lookup(GET).stored is not None
+    ctl.invalidate([URL])
+    assert ctl.lookup(GET).stored is None
+    assert ctl._memo._entries == {}
+
+
+def test_memo_gives_up_on_a_store_that_copies() -> None:
+    ctl = CacheController(CopyingStore(), clock=lambda: NOW)
+    fill(ctl)
+    seen = {id(ctl.lookup(GET).stored) for _ in range(3)}
+    assert len(seen) == 3, "a copy is never mistaken for the value decoded before"
+    for _ in range(controller._DecodedMemo._GIVE_UP):
+        assert ctl.lookup(GET).stored is not None
+    assert not ctl._memo.enabled and ctl._memo._entries == {}
+    assert ctl.lookup(GET).stored is not None
+
+
+def test_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(controller, "MEMO_ENTRIES", 3)
+    ctl = CacheController(DictCache(), clock=lambda: NOW)
+    for i in range(10):
+        url = f"{URL}{i}"
+        fill(ctl, url)
+        assert ctl.lookup(RequestView("GET", url, Headers())).stored is not None
+        assert len(ctl._memo._entries) <= 3
+    monkeypatch.setattr(controller, "MEMO_BYTES", 64)
+    fill(ctl, body=b"x" * 100)  # over MEMO_BYTES // 8: decoded every time, never kept
+    assert ctl.lookup(GET).stored is not ctl.lookup(GET).stored
+
+
+@pytest.mark.e2e
+def test_hit_without_stream_is_handed_over_read(origin: Origin, session: requests.Session) -> None:
+    origin.route("/r", Reply(200, [("Cache-Control", "max-age=600")], b"body!"))
+    session.get(origin.url("/r")).content  # noqa: B018
+    read = session.get(origin.url("/r"))
+    assert from_cache(read) and read.content == b"body!" and read.text == "body!"
+    assert read.raw.read() == b"", "as requests leaves a response it has read"
+    streamed = session.get(origin.url("/r"), stream=True)
+    assert from_cache(streamed) and streamed.raw.read() == b"body!"
+
+
+@pytest.mark.e2e
+def test_hit_with_content_coding_is_still_decoded(origin: Origin, session: requests.Session) -> None:
+    packed = gzip.compress(b"plain text " * 50)
+    origin.route("/z", Reply(200, [("Cache-Control", "max-age=600"), ("Content-Encoding", "gzip")], packed))
+    assert session.get(origin.url("/z")).content == b"plain text " * 50
+    hit = session.get(origin.url("/z"))
+    assert from_cache(hit) and hit.content == b"plain text " * 50
+    assert origin.count("/z") == 1
