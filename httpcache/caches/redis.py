@@ -6,8 +6,11 @@ a ``RedisCache`` is created. Keys are ``prefix + key``; an expiry hint becomes a
 ``PX`` TTL. After a connection error or timeout the breaker opens: for a
 cool-down (1 s, doubling at each consecutive failure up to 30 s) every call
 returns at once (``get`` a miss, ``set`` / ``delete`` nothing); then one call
-probes Redis, and a success closes the breaker. Other Redis errors (say
-``WRONGTYPE``) are raised, for the controller to log and turn into a miss.
+probes Redis, and a success closes the breaker. Only a call made since the breaker
+last changed counts: one already under way when Redis went down may still succeed
+(its reply was on the wire) or fail late, and says nothing about Redis now. Other
+Redis errors (say ``WRONGTYPE``) are raised, for the controller to log and turn
+into a miss.
 """
 
 from __future__ import annotations
@@ -96,7 +99,9 @@ class RedisCache(BaseCache):
         self._lock = threading.Lock()
         self._open_until = 0.0  # 0: the breaker is closed
         self._pause = self.cooldown
-        self._probing = False  # a call is testing whether Redis is back
+        # Bumped when the breaker opens and at each probe; a call carries the epoch it was
+        # let through in, and only a call of the current epoch may close or reopen the breaker.
+        self._epoch = 0
         self.failures = 0  # connection errors and timeouts seen
         self.skipped = 0  # calls not made because the breaker was open
 
@@ -108,14 +113,15 @@ class RedisCache(BaseCache):
     # -- the store interface ----------------------------------------------------------
 
     def get(self, key: str) -> Optional[bytes]:
-        if not self._allow():
+        ticket = self._allow()
+        if ticket is None:
             return None
         try:
             value = self.client.get(self.prefix + key)
         except self._outage as exc:
-            self._failure(exc)
+            self._failure(exc, ticket)
             return None
-        self._success()
+        self._success(ticket)
         if value is None or isinstance(value, bytes):
             return value
         log.debug("RedisCache: %r holds a %s, not bytes: a miss", key, type(value).__name__)
@@ -135,24 +141,26 @@ class RedisCache(BaseCache):
                 return
             ms = expires * 1000.0
             px = _MAX_TTL_MS if ms >= _MAX_TTL_MS else max(1, math.ceil(ms))
-        if not self._allow():
+        ticket = self._allow()
+        if ticket is None:
             return
         try:
             self.client.set(self.prefix + key, value, px=px)
         except self._outage as exc:
-            self._failure(exc)
+            self._failure(exc, ticket)
             return
-        self._success()
+        self._success(ticket)
 
     def delete(self, key: str) -> None:
-        if not self._allow():
+        ticket = self._allow()
+        if ticket is None:
             return
         try:
             self.client.delete(self.prefix + key)
         except self._outage as exc:
-            self._failure(exc)
+            self._failure(exc, ticket)
             return
-        self._success()
+        self._success(ticket)
 
     def clear(self) -> None:
         """Delete every key under this store's prefix (``SCAN`` and ``DEL`` in batches; errors are raised)."""
@@ -172,39 +180,40 @@ class RedisCache(BaseCache):
 
     # -- the circuit breaker ----------------------------------------------------------
 
-    def _allow(self) -> bool:
-        """May a call go to Redis now? While open: no. Once the pause is over: one probe at a time."""
+    def _allow(self) -> Optional[int]:
+        """May a call go to Redis now? While open: no (None). Once the pause is over: one probe
+        at a time. Else the call's ticket: the epoch it goes in."""
+        ticket = self._epoch  # read before the state: a breaker opening in between makes it stale
         if self._open_until == 0.0:
-            return True
+            return ticket
         now = self._clock()
         with self._lock:
             if self._open_until == 0.0:
-                return True
+                return self._epoch
             if now < self._open_until:
                 self.skipped += 1
-                return False
+                return None
             self._open_until = now + self._pause  # this call probes; the others keep skipping
-            self._probing = True
-            return True
+            self._epoch += 1
+            return self._epoch
 
-    def _success(self) -> None:
-        if self._open_until != 0.0 or self._pause != self.cooldown:
-            with self._lock:
-                reopened = self._open_until != 0.0
-                self._open_until = 0.0
-                self._pause = self.cooldown
-                self._probing = False
-            if reopened:
-                log.info("RedisCache: Redis answers again")
+    def _success(self, ticket: int) -> None:
+        if self._open_until == 0.0:
+            return
+        with self._lock:
+            if ticket != self._epoch or self._open_until == 0.0:
+                return  # a call from before the breaker opened: its reply says nothing about Redis now
+            self._open_until = 0.0
+            self._pause = self.cooldown
+        log.info("RedisCache: Redis answers again")
 
-    def _failure(self, exc: BaseException) -> None:
+    def _failure(self, exc: BaseException, ticket: int) -> None:
         with self._lock:
             self.failures += 1
-            now = self._clock()
-            if now < self._open_until and not self._probing:
-                return  # a call that was under way when another one opened the breaker
+            if ticket != self._epoch:
+                return  # a call from before the breaker last opened or probed: already dealt with
             pause = self._pause
-            self._open_until = now + pause
+            self._open_until = self._clock() + pause
             self._pause = min(pause * 2.0, self.max_cooldown)
-            self._probing = False
+            self._epoch += 1
         log.warning("RedisCache: Redis unreachable (%s: %s): skipping it for %.1f s", type(exc).__name__, exc, pause)
