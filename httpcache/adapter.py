@@ -40,9 +40,22 @@ _TRANSPORT_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Ti
 _STALE_IF_ERROR_STATUSES = frozenset({500, 502, 503, 504})
 
 
+_VIEWS: dict[tuple[object, ...], RequestView] = {}
+_VIEWS_MAX = 512
+
+
 def _request_view(request: PreparedRequest) -> RequestView:
-    url = request.url.decode("utf-8") if isinstance(request.url, bytes) else str(request.url or "")
-    return RequestView((request.method or "GET").upper(), url, Headers(request.headers.items()))
+    """The policy's view of a request; views are immutable, so a request like one seen
+    before (same method, URL and header lines) reuses its view."""
+    memo_key = (request.method, request.url, *request.headers.items())
+    view = _VIEWS.get(memo_key)
+    if view is None:
+        url = request.url.decode("utf-8") if isinstance(request.url, bytes) else str(request.url or "")
+        view = RequestView((request.method or "GET").upper(), url, Headers(request.headers.items()))
+        if len(_VIEWS) >= _VIEWS_MAX:
+            _VIEWS.clear()
+        _VIEWS[memo_key] = view
+    return view
 
 
 def _response_view(resp: Response) -> ResponseView:
