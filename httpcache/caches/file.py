@@ -1,15 +1,34 @@
 """A store in a directory: one file per key, written atomically, shared safely by
-threads and processes.
+threads and processes, large values streamed to and from disk in pieces.
 
 Layout: ``<directory>/<h[:2]>/<h>`` where ``h`` is the SHA-256 of the key in hex.
 Each file is a 28-byte header (``_HEADER``: magic, format version, flags, the
-expiry deadline in seconds since the epoch, the value's length and a CRC-32 of
-the header fields and the value) followed by the value. A value is written to a
-temporary file in the same directory and renamed over the entry
-(``os.replace``), so a reader sees the old value or the new one, never a torn
-one; a file that does not check out (empty, truncated, foreign, corrupt) reads
-as a miss and is deleted. The modification time is the last use (set on write,
-touched on read): the least recently used entries are evicted first.
+expiry deadline in seconds since the epoch, the value's length and a CRC-32)
+followed by the value. A value is written to a temporary file (``.tmp-*``) in
+the directory's root and renamed over the entry (``os.replace``), so a reader
+sees the old value or the new one, never a torn one; a file that does not check
+out (empty, truncated, foreign, another format version, corrupt) reads as a miss
+and is deleted. The modification time is the last use (set on write, touched on
+read): the least recently used entries are evicted first.
+
+Streaming: ``open_write`` creates the temporary file at once and writes pieces
+as they come (gathering at most ``_BUFFER`` bytes); ``commit`` writes the header
+at offset 0 and renames. ``open_read`` returns a value up to ``_INLINE_MAX`` as
+``bytes``; a larger one is checked whole first, in ``_PIECE`` reads (a damaged
+file is never served), then read through the descriptor it was checked on:
+the same inode, even if the entry is replaced or deleted meanwhile.
+
+Design notes. Format version 2 checksums the value first and the header fields
+after it, ``crc32(fields, crc32(value))``: a streaming writer folds in each
+piece as it goes and the deadline, known only at commit, last (version 1 had it
+the other way round; its files are misses, deleted). Temporary files live in
+the root, not in the key's shard, because a streaming writer learns its key
+only at commit (a rename across directories of one file system is as atomic);
+``set`` takes the same path, no slower. A writer over ``max_bytes`` drops its
+file as soon as it knows, so a body too large to keep costs no disk. A large
+hit is read twice (the check, then the caller's reads), the price of never
+serving a damaged byte; the second read mostly comes from the page cache. On
+Windows an open reader pins its entry (a write of that key fails: skipped).
 
 House rules: no lock is taken to read or write an entry; the only lock is a
 ``flock`` on ``<directory>/.lock`` so that one process at a time runs a
@@ -19,6 +38,8 @@ the kernel releases it if that process dies.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import logging
 import math
@@ -32,7 +53,7 @@ import time
 import zlib
 from typing import Iterator, Optional, Union
 
-from ..cache import BaseCache, _check_bounds
+from ..cache import StreamingCache, ValueReader, ValueWriter, _check_bounds
 
 log = logging.getLogger("httpcache")
 
@@ -40,20 +61,39 @@ __all__ = ["FileCache"]
 
 _HEADER = struct.Struct(">4sBB2xdQI")  # magic, version, flags, deadline, length, crc32
 _CRC_AT = _HEADER.size - 4
+_CRC = struct.Struct(">I")
 _MAGIC = b"HCF\x00"
-_VERSION = 1
+_VERSION = 2  # 1 checksummed the header fields first: not streamable
 _HAS_DEADLINE = 1
 _TMP_PREFIX = ".tmp-"
 _LOCK_NAME = ".lock"
 _NAME_LEN = 64  # hex SHA-256
+_INLINE_MAX = 1 << 20  # open_read returns values up to this size as bytes
+_PIECE = 1 << 20  # how much a check of a large value reads at a time
+_BUFFER = 1 << 16  # how much a writer gathers before it writes
+_O_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+_UTIME_FD = os.utime in os.supports_fd
 
 if sys.platform == "win32":  # pragma: no cover - no flock: maintenance passes may overlap, harmlessly
 
     def _try_lock(fd: int) -> bool:
         return True
 
+    _seek_lock = threading.Lock()
+
+    def _pread(fd: int, size: int, offset: int) -> bytes:
+        with _seek_lock:
+            os.lseek(fd, offset, os.SEEK_SET)
+            return os.read(fd, size)
+
+    def _pwrite(fd: int, data: bytes, offset: int) -> int:
+        os.lseek(fd, offset, os.SEEK_SET)
+        return os.write(fd, data)
+
 else:
     import fcntl
+
+    _pread, _pwrite = os.pread, os.pwrite
 
     def _try_lock(fd: int) -> bool:
         """Take an exclusive kernel lock on ``fd`` without waiting (released on close or on death)."""
@@ -89,8 +129,188 @@ def _parse_header(head: bytes, file_size: int) -> Optional[tuple[Optional[float]
     return (deadline if flags & _HAS_DEADLINE else None), length, crc
 
 
-class FileCache(BaseCache):
-    """A directory store, one file per key: atomic writes, expiry hints, optional LRU bounds.
+def _read_at(fd: int, size: int, offset: int) -> bytes:
+    """``size`` bytes of ``fd`` from ``offset``, fewer only at the end of the file."""
+    parts = [_pread(fd, size, offset)]
+    while 0 < len(parts[-1]) < size:  # a short read: over 2 GiB at once, or the end of the file
+        size, offset = size - len(parts[-1]), offset + len(parts[-1])
+        parts.append(_pread(fd, size, offset))
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _write_all(fd: int, data: Union[bytes, bytearray]) -> None:
+    """Write all of ``data`` at ``fd``'s offset."""
+    done = os.write(fd, data)
+    while done < len(data):  # a short write: over 2 GiB at once, or a signal
+        done += os.write(fd, memoryview(data)[done:])
+
+
+def _value_crc(fd: int, length: int) -> Optional[int]:
+    """The CRC-32 of the value of the entry open as ``fd``, read in pieces; None if it is short."""
+    crc, offset, end = 0, _HEADER.size, _HEADER.size + length
+    while offset < end:
+        piece = _pread(fd, min(_PIECE, end - offset), offset)
+        if not piece:
+            return None
+        crc = zlib.crc32(piece, crc)
+        offset += len(piece)
+    return crc
+
+
+class _FileReader(ValueReader):
+    """A large entry's value, read from the file descriptor it was checked through."""
+
+    def __init__(self, fd: int, length: int) -> None:
+        self._fd = fd
+        self.length = length
+        self._lock = threading.Lock()  # close() waits for no pread, but the last one closes the fd
+        self._users = 0
+        self._closed = False
+
+    def pread(self, size: int, offset: int) -> bytes:
+        if size < 0 or offset < 0:
+            raise ValueError(f"pread needs a size and an offset >= 0, not {size}, {offset}")
+        with self._lock:
+            if self._closed:
+                raise ValueError("pread on a closed ValueReader")
+            self._users += 1  # the fd stays open (its number is not reused) while we read
+        try:
+            size = min(size, self.length - offset)
+            if size <= 0:
+                return b""
+            data = _read_at(self._fd, size, _HEADER.size + offset)
+            if len(data) != size:
+                raise OSError(errno.EIO, "a FileCache entry shrank while it was read")
+            return data
+        finally:
+            self._leave(1)
+
+    def close(self) -> None:
+        self._leave(0, closing=True)
+
+    def _leave(self, users: int, closing: bool = False) -> None:
+        """``users`` reads are done; the last one out after ``close`` closes the fd."""
+        with self._lock:
+            self._users -= users
+            self._closed = self._closed or closing
+            if self._closed and not self._users and self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", -1) >= 0:  # no pread can be running: it would hold a reference
+            os.close(self._fd)
+            self._fd = -1
+
+
+class _FileWriter(ValueWriter):
+    """A value being written to a temporary file in the root (by one thread at a time). Pieces are
+    gathered behind a placeholder for the header; a small value is written whole by commit."""
+
+    def __init__(self, cache: FileCache) -> None:
+        self._cache = cache
+        self._spent = False
+        self.length = 0
+        self._crc = 0
+        self._fd, self._tmp = cache._mkstemp()  # fd -1: closed
+        self._buf = bytearray(_HEADER.size)  # what is not written yet: first the header's place
+        self._flushed = False  # has the placeholder reached the file?
+
+    def write(self, data: bytes) -> None:
+        if self._spent:
+            raise ValueError("write to a ValueWriter already committed, aborted or failed")
+        self.length += len(data)
+        if self._fd < 0:
+            return  # over max_bytes: counted, not kept
+        max_bytes = self._cache.max_bytes
+        if max_bytes is not None and _HEADER.size + self.length > max_bytes:
+            self._drop()
+            return
+        self._crc = zlib.crc32(data, self._crc)
+        if len(self._buf) + len(data) <= _BUFFER:
+            self._buf += data
+            return
+        try:
+            _write_all(self._fd, self._buf)
+            self._buf, self._flushed = bytearray(), True
+            if len(data) >= _BUFFER:
+                _write_all(self._fd, data)
+            else:
+                self._buf += data
+        except BaseException:
+            self.abort()
+            raise
+
+    def commit(self, key: str, expires: Optional[float] = None) -> None:
+        if self._spent:
+            raise ValueError("commit of a ValueWriter already committed, aborted or failed")
+        self._spent = True
+        cache, fd, tmp = self._cache, self._fd, self._tmp
+        if fd < 0 or (expires is not None and expires <= 0):  # (NaN: no deadline)
+            if fd < 0:
+                log.debug("FileCache: a %d-byte value is over max_bytes=%s: not stored", self.length, cache.max_bytes)
+            self._drop()
+            cache.delete(key)
+            return
+        self._fd = -1
+        flags, deadline = 0, 0.0
+        if expires is not None and not math.isnan(expires):
+            flags, deadline = _HAS_DEADLINE, time.time() + expires
+        path = cache._path(key)
+        prefix = _HEADER.pack(_MAGIC, _VERSION, flags, deadline, self.length, 0)[:_CRC_AT]
+        head = prefix + _CRC.pack(zlib.crc32(prefix, self._crc))
+        try:
+            try:
+                if self._flushed:
+                    _write_all(fd, self._buf)
+                    _pwrite(fd, head, 0)  # (28 bytes are never written in part; if they were: a miss)
+                else:
+                    self._buf[: _HEADER.size] = head
+                    _write_all(fd, self._buf)
+                self._buf = bytearray()
+                if cache.durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            now = time.time_ns()
+            os.utime(tmp, ns=(now, now))  # the last use, for LRU eviction
+            try:
+                os.replace(tmp, path)
+            except FileNotFoundError:
+                if not os.path.lexists(tmp):
+                    raise
+                os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)  # a new shard
+                os.replace(tmp, path)
+        except FileNotFoundError:  # clear() or a sweep removed the temporary file: a skipped write
+            log.debug("FileCache: temporary file %s removed before it was renamed: %r not stored", tmp, key)
+            return
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        if cache.durable:
+            cache._fsync_dir(os.path.dirname(path))
+        cache._written(_HEADER.size + self.length)
+
+    def abort(self) -> None:
+        self._spent = True
+        self._drop()
+
+    def _drop(self) -> None:
+        """Close and remove the temporary file (once)."""
+        fd, self._fd, self._buf = self._fd, -1, bytearray()
+        if fd >= 0:
+            with contextlib.suppress(OSError):  # (bytes thrown away anyway)
+                os.close(fd)
+            _unlink_quietly(self._tmp)
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", -1) >= 0:  # abandoned: nothing to publish
+            self.abort()
+
+
+class FileCache(StreamingCache):
+    """A directory store, one file per key: atomic writes, expiry hints, optional LRU bounds,
+    large values streamed to and from disk.
 
     ``max_entries`` / ``max_bytes`` (bytes of the entry files, headers included)
     are enforced by amortised passes: when this process's estimate exceeds a
@@ -98,9 +318,9 @@ class FileCache(BaseCache):
     10% under it. Within one process the bounds hold whenever no write is under
     way; several processes writing at once may each overshoot them by up to 10%
     between their passes. ``durable=True`` fsyncs each file and its directory.
-    ``temp_max_age`` (seconds) is when a temporary file counts as a killed
-    writer's leftover; ``maintenance_interval`` how often an unbounded cache
-    sweeps them (a bounded one sweeps at every eviction pass).
+    ``temp_max_age`` (seconds) is when a temporary file untouched for that long
+    counts as a killed writer's leftover; ``maintenance_interval`` how often an
+    unbounded cache sweeps them (a bounded one sweeps at every eviction pass).
     """
 
     temp_max_age = 300.0
@@ -132,74 +352,23 @@ class FileCache(BaseCache):
     # -- the store interface ----------------------------------------------------------
 
     def get(self, key: str) -> Optional[bytes]:
-        path = self._path(key)
-        try:
-            f = open(path, "rb")  # noqa: SIM115 - closed below, before the file may be discarded
-        except FileNotFoundError:
-            return None
-        with f:
-            st = os.fstat(f.fileno())
-            head = f.read(_HEADER.size)
-            parsed = _parse_header(head, st.st_size)
-            value: Optional[bytes] = None
-            why = ""
-            if parsed is None:
-                why = "not a FileCache entry of this version, or truncated"
-            elif parsed[0] is not None and parsed[0] <= time.time():
-                why = "expired"
-            else:
-                data = f.read(parsed[1])
-                if len(data) == parsed[1] and zlib.crc32(data, zlib.crc32(head[:_CRC_AT])) == parsed[2]:
-                    value = data
-                else:
-                    why = "checksum mismatch"
-        if value is None:
-            log.debug("FileCache entry %s: %s: deleted, a miss", path, why)
-            self._discard(path, st.st_ino)
-            return None
-        now = time.time_ns()
-        try:
-            os.utime(path, ns=(now, now))  # the last use, for LRU eviction
-        except OSError:
-            pass  # replaced or removed meanwhile, or a read-only directory: no harm
+        value = self._read(key, inline_max=math.inf)
+        assert not isinstance(value, _FileReader)
         return value
 
+    def open_read(self, key: str) -> Union[bytes, ValueReader, None]:
+        return self._read(key, inline_max=_INLINE_MAX)
+
     def set(self, key: str, value: bytes, expires: Optional[float] = None) -> None:
-        flags, deadline = 0, 0.0
-        if expires is not None and not math.isnan(expires):
-            if expires <= 0:
-                self.delete(key)
-                return
-            flags, deadline = _HAS_DEADLINE, time.time() + expires
-        size = _HEADER.size + len(value)
-        if self.max_bytes is not None and size > self.max_bytes:
-            log.debug("FileCache: a %d-byte value is over max_bytes=%d: not stored", len(value), self.max_bytes)
+        if expires is not None and expires <= 0:  # (not stored: spare the temporary file)
             self.delete(key)
             return
-        path = self._path(key)
-        shard = os.path.dirname(path)
-        prefix = _HEADER.pack(_MAGIC, _VERSION, flags, deadline, len(value), 0)[:_CRC_AT]
-        head = prefix + struct.pack(">I", zlib.crc32(value, zlib.crc32(prefix)))
-        fd, tmp = self._mkstemp(shard)
-        try:
-            with open(fd, "wb") as f:
-                f.write(head)
-                f.write(value)
-                if self.durable:
-                    f.flush()
-                    os.fsync(f.fileno())
-            now = time.time_ns()
-            os.utime(tmp, ns=(now, now))
-            os.replace(tmp, path)
-        except FileNotFoundError:  # clear() or a sweep removed the temporary file: a skipped write
-            log.debug("FileCache: temporary file %s removed before it was renamed: %r not stored", tmp, key)
-            return
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
-        if self.durable:
-            self._fsync_dir(shard)
-        self._written(size)
+        writer = _FileWriter(self)
+        writer.write(value)
+        writer.commit(key, expires)
+
+    def open_write(self) -> ValueWriter:
+        return _FileWriter(self)
 
     def delete(self, key: str) -> None:
         _unlink_quietly(self._path(key))
@@ -250,14 +419,49 @@ class FileCache(BaseCache):
         name = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
         return os.path.join(self.directory, name[:2], name)
 
-    @staticmethod
-    def _mkstemp(shard: str) -> tuple[int, str]:
-        """A new temporary file (mode 0o600) in ``shard``, creating the directory (0o700) if needed."""
+    def _read(self, key: str, inline_max: float) -> Union[bytes, _FileReader, None]:
+        """The value at ``key``, checked: bytes up to ``inline_max`` bytes, else a reader."""
+        path = self._path(key)
         try:
-            return tempfile.mkstemp(prefix=_TMP_PREFIX, dir=shard)
+            fd = os.open(path, _O_READ)
         except FileNotFoundError:
-            os.makedirs(shard, mode=0o700, exist_ok=True)
-            return tempfile.mkstemp(prefix=_TMP_PREFIX, dir=shard)
+            return None
+        value: Union[bytes, _FileReader, None] = None
+        try:
+            st = os.fstat(fd)
+            head = os.read(fd, _HEADER.size)
+            parsed = _parse_header(head, st.st_size)
+            if parsed is None:
+                why = "not a FileCache entry of this version, or truncated"
+            elif parsed[0] is not None and parsed[0] <= time.time():
+                why = "expired"
+            else:
+                why, length = "checksum mismatch", parsed[1]
+                if length <= inline_max:
+                    data = _read_at(fd, length, _HEADER.size)
+                    crc = zlib.crc32(data) if len(data) == length else None
+                else:
+                    data, crc = None, _value_crc(fd, length)
+                if crc is not None and zlib.crc32(head[:_CRC_AT], crc) == parsed[2]:
+                    value = _FileReader(fd, length) if data is None else data
+                    now = time.time_ns()
+                    with contextlib.suppress(OSError):  # a read-only directory: no harm
+                        os.utime(fd if _UTIME_FD else path, ns=(now, now))  # the last use, for LRU eviction
+        finally:
+            if not isinstance(value, _FileReader):
+                os.close(fd)
+        if value is None:
+            log.debug("FileCache entry %s: %s: deleted, a miss", path, why)
+            self._discard(path, st.st_ino)
+        return value
+
+    def _mkstemp(self) -> tuple[int, str]:
+        """A new temporary file (mode 0o600) in the root, creating the directory (0o700) if it has gone."""
+        try:
+            return tempfile.mkstemp(prefix=_TMP_PREFIX, dir=self.directory)
+        except FileNotFoundError:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            return tempfile.mkstemp(prefix=_TMP_PREFIX, dir=self.directory)
 
     @staticmethod
     def _fsync_dir(path: str) -> None:
@@ -280,20 +484,17 @@ class FileCache(BaseCache):
             pass
 
     def _walk(self) -> Iterator[tuple[str, os.stat_result]]:
-        """(path, stat) of every regular file in the shard directories: entries and temporary files."""
-        for shard in _entries(self.directory):
-            if len(shard.name) != 2 or not shard.is_dir(follow_symlinks=False):
-                continue
-            for entry in _entries(shard.path):
-                is_tmp = entry.name.startswith(_TMP_PREFIX)
-                if not is_tmp and (len(entry.name) != _NAME_LEN or not entry.name.startswith(shard.name)):
-                    continue  # not ours: left alone
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                if stat.S_ISREG(st.st_mode):
-                    yield entry.path, st
+        """(path, stat) of every regular file of ours: the entries in the shard directories and the
+        temporary files in the root (and in the shards, where earlier versions wrote them)."""
+        for top in _entries(self.directory):
+            if top.name.startswith(_TMP_PREFIX):
+                yield from _regular(top)
+            elif len(top.name) == 2 and top.is_dir(follow_symlinks=False):
+                for entry in _entries(top.path):
+                    if entry.name.startswith(_TMP_PREFIX) or (
+                        len(entry.name) == _NAME_LEN and entry.name.startswith(top.name)
+                    ):
+                        yield from _regular(entry)
 
     def _written(self, size: int) -> None:
         """Count a write; run a maintenance pass when a bound may be exceeded or one is due."""
@@ -376,3 +577,13 @@ def _entries(path: str) -> list[os.DirEntry[str]]:
             return list(it)
     except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+def _regular(entry: os.DirEntry[str]) -> Iterator[tuple[str, os.stat_result]]:
+    """(path, stat) of ``entry`` if it is a regular file."""
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(st.st_mode):
+        yield entry.path, st
