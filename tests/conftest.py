@@ -13,6 +13,8 @@ from origin import Origin
 
 from httpcache import CacheControl, DictCache
 
+pytest.register_assert_rewrite("stores_contract", "_e2e_helpers")  # shared asserts explain their failures too
+
 
 @pytest.fixture
 def origin() -> Iterator[Origin]:

@@ -23,14 +23,7 @@ from typing import Any, Callable, Optional
 import pytest
 import requests
 import responses
-
-from httpcache import CacheControl, HTTPCacheError
-from httpcache.cache import BaseCache, DictCache
-from httpcache.caches import FileCache, RedisCache, SQLiteCache
-
-pytest.register_assert_rewrite("stores_contract")  # the contract's asserts explain their failures too
-
-from stores_contract import (  # noqa: E402
+from stores_contract import (
     PersistentStoreContract,
     StoreContract,
     StoreSpec,
@@ -41,6 +34,10 @@ from stores_contract import (  # noqa: E402
     redis_url,
     value_ok,
 )
+
+from httpcache import CacheControl, HTTPCacheError
+from httpcache.cache import BaseCache, DictCache
+from httpcache.caches import FileCache, RedisCache, SQLiteCache
 
 # -- the contract, store by store -------------------------------------------------------
 
@@ -406,6 +403,7 @@ def test_sqlite_cache_wal_and_file_mode(sqlite_cache: SQLiteCache) -> None:
             "expires",
             "accessed",
             "size",
+            "blob",
         ]
     finally:
         raw.close()
