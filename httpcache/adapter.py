@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from typing import Any, Callable, Mapping, Optional, Union
 
 import requests
@@ -223,8 +224,9 @@ class CacheControlAdapter(HTTPAdapter):
         raise AssertionError(decision)
 
     def _fetch_coalesced(self, request: PreparedRequest, view: RequestView, kwargs: dict[str, Any]) -> Response:
-        """A miss: one origin request per key at a time in this process; concurrent
-        misses wait for it to be stored and are served from the cache."""
+        """A miss: one origin request per key at a time in this process (and, with a store
+        that grants leases, across processes); concurrent misses wait for it to be stored
+        and are served from the cache."""
         timeout = self.controller.options.coalesce_timeout
         if timeout <= 0 or view.method != "GET":
             return self._fetch(request, view, None, kwargs)
@@ -232,15 +234,23 @@ class CacheControlAdapter(HTTPAdapter):
         leader, event = self.controller.coalescer.join(key, timeout)
         if not leader:
             if event.wait(timeout):
-                lookup = self.controller.lookup(view)
-                try:
-                    if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and lookup.stored is not None:
-                        return self._from_cache(request, view, lookup.stored, lookup.decision.age, kwargs)
-                finally:
-                    lookup.release()
+                served = self._served_from_cache(request, view, kwargs)
+                if served is not None:
+                    return served
             return self._fetch(request, view, None, kwargs)
+        token: Optional[str] = None
+        try:
+            token, served = self._take_lease(request, view, key, timeout, kwargs)
+        except BaseException:
+            self.controller.coalescer.release(key, event)
+            raise
+        if served is not None:
+            self.controller.coalescer.release(key, event)
+            return served
 
         def release() -> None:
+            if token:
+                self.controller.unlease(key, token)
             self.controller.coalescer.release(key, event)
 
         request_time = self.controller.clock()
@@ -250,6 +260,46 @@ class CacheControlAdapter(HTTPAdapter):
             release()
             raise
         return self._received(view, resp, request_time, self.controller.clock(), None, on_finish=release)
+
+    def _served_from_cache(
+        self, request: PreparedRequest, view: RequestView, kwargs: dict[str, Any]
+    ) -> Optional[Response]:
+        """A response from the cache if it now holds one that may be used as is."""
+        lookup = self.controller.lookup(view)
+        try:
+            if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and lookup.stored is not None:
+                return self._from_cache(request, view, lookup.stored, lookup.decision.age, kwargs)
+            return None
+        finally:
+            lookup.release()
+
+    def _take_lease(
+        self, request: PreparedRequest, view: RequestView, key: str, timeout: float, kwargs: dict[str, Any]
+    ) -> tuple[Optional[str], Optional[Response]]:
+        """Coalescing across processes: take the store's lease on ``key`` (the token), or
+        wait, bounded by ``timeout``, while another process holds it, and be served what
+        it stored. Past the bound, or once its lease is gone with nothing stored, the
+        caller fetches (with the lease if it got it)."""
+        token = self.controller.lease(key, timeout)
+        if token is not None:
+            return token, None
+        log.debug("%s: another process is fetching it; waiting for its response", view.url)
+        deadline = time.monotonic() + timeout
+        pause = 0.005
+        while time.monotonic() < deadline:
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.1)
+            served = self._served_from_cache(request, view, kwargs)
+            if served is not None:
+                return None, served
+            token = self.controller.lease(key, timeout)
+            if token is not None:
+                served = self._served_from_cache(request, view, kwargs)  # stored just before it let go
+                if served is not None:
+                    self.controller.unlease(key, token)
+                    return None, served
+                return token, None
+        return None, None
 
     def _range(self, request: PreparedRequest, view: RequestView, kwargs: dict[str, Any]) -> Response:
         """RFC 9111 §3.4: a Range request is served from a stored complete response or a

@@ -49,6 +49,18 @@ class BaseCache:
     def close(self) -> None:
         """Release resources (connections, files). Optional."""
 
+    def acquire_lease(self, key: str, seconds: float) -> Optional[str]:
+        """Coalescing across processes: try to become, for ``seconds`` at most, the one
+        holder of ``key``'s lease (the one process fetching it from the origin).
+        Returns a token to release it with, or None while another holder has it.
+        A store shared by several processes overrides this; the default (a store of
+        one process) always grants an empty token, leaving coalescing in-process."""
+        return ""
+
+    def release_lease(self, key: str, token: str) -> None:
+        """Give back a lease taken with ``acquire_lease`` (a no-op if it has expired
+        and someone else holds it now). Optional."""
+
 
 class ValueReader:
     """A stored value opened for reading in pieces (see ``StreamingCache.open_read``).

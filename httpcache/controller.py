@@ -262,6 +262,23 @@ class CacheController:
             return self._stream_into(key, ttl, copy)
         return value is not None and self._set(key, bytes(value), ttl)
 
+    def lease(self, key: str, seconds: float) -> Optional[str]:
+        """The store's lease on ``key`` for cross-process coalescing: a token, or None while
+        another process holds it. A store failure grants an empty token (fetch, uncoordinated)."""
+        try:
+            return self.cache.acquire_lease(key, seconds)
+        except Exception as exc:  # noqa: BLE001 - a store failure never stops a request
+            self._warn("acquire_lease", key, exc)
+            return ""
+
+    def unlease(self, key: str, token: str) -> None:
+        if not token:
+            return
+        try:
+            self.cache.release_lease(key, token)
+        except Exception as exc:  # noqa: BLE001
+            self._warn("release_lease", key, exc)
+
     def _delete(self, key: str) -> None:
         self._memo.forget(key)
         try:

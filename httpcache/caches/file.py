@@ -44,6 +44,7 @@ import hashlib
 import logging
 import math
 import os
+import secrets
 import stat
 import struct
 import sys
@@ -67,6 +68,8 @@ _VERSION = 2  # 1 checksummed the header fields first: not streamable
 _HAS_DEADLINE = 1
 _TMP_PREFIX = ".tmp-"
 _LOCK_NAME = ".lock"
+_LEASES = ".leases"  # cross-process coalescing: one file per URL being fetched, removed when done
+_LEASE_GRACE = 5.0  # seconds a lease file may stay unreadable (its writer is still writing it)
 _NAME_LEN = 64  # hex SHA-256
 _INLINE_MAX = 1 << 20  # open_read returns values up to this size as bytes
 _PIECE = 1 << 20  # how much a check of a large value reads at a time
@@ -78,6 +81,9 @@ if sys.platform == "win32":  # pragma: no cover - no flock: maintenance passes m
 
     def _try_lock(fd: int) -> bool:
         return True
+
+    def _lock(fd: int) -> None:
+        pass
 
     _seek_lock = threading.Lock()
 
@@ -94,6 +100,13 @@ else:
     import fcntl
 
     _pread, _pwrite = os.pread, os.pwrite
+
+    def _lock(fd: int) -> None:
+        """Take an exclusive kernel lock on ``fd``, waiting for it (released on close or on death)."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without flock: lease take-overs may race, harmlessly rare
+            pass
 
     def _try_lock(fd: int) -> bool:
         """Take an exclusive kernel lock on ``fd`` without waiting (released on close or on death)."""
@@ -372,6 +385,67 @@ class FileCache(StreamingCache):
 
     def delete(self, key: str) -> None:
         _unlink_quietly(self._path(key))
+
+    def acquire_lease(self, key: str, seconds: float) -> Optional[str]:
+        """Cross-process coalescing: create ``.leases/<hash>`` exclusively (``O_EXCL``) with a
+        token and a deadline. A lease past its deadline (its holder was killed, or is slow)
+        is removed under the ``.leases/.lock`` flock and taken over."""
+        folder = os.path.join(self.directory, _LEASES)
+        path = os.path.join(folder, os.path.basename(self._path(key)))
+        token = secrets.token_hex(16)
+        for _ in range(3):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileNotFoundError:
+                os.makedirs(folder, mode=0o700, exist_ok=True)
+                continue
+            except FileExistsError:
+                if not self._lease_cleared(folder, path, None):
+                    return None
+                continue
+            with open(fd, "w", encoding="ascii") as f:
+                f.write(f"{token} {time.time() + seconds!r}")
+            return token
+        return None
+
+    def release_lease(self, key: str, token: str) -> None:
+        folder = os.path.join(self.directory, _LEASES)
+        self._lease_cleared(folder, os.path.join(folder, os.path.basename(self._path(key))), token)
+
+    @staticmethod
+    def _lease_cleared(folder: str, path: str, token: Optional[str]) -> bool:
+        """Under the leases' flock, remove the lease at ``path`` if it is ``token``'s (a
+        release) or, with no token, if it has expired (a take-over); True if none is left."""
+        try:
+            lock_fd = os.open(os.path.join(folder, _LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:
+            return True
+        try:
+            _lock(lock_fd)
+            try:
+                with open(path, encoding="ascii", errors="replace") as f:
+                    held = f.read(200).split()
+                    mtime = os.fstat(f.fileno()).st_mtime
+            except FileNotFoundError:
+                return True
+            now = time.time()
+            deadline: Optional[float] = None
+            if len(held) == 2:
+                try:
+                    deadline = float(held[1])
+                except ValueError:
+                    deadline = None
+            if token is not None:
+                gone = held[:1] == [token]
+            elif deadline is None:
+                gone = mtime < now - _LEASE_GRACE  # unreadable: let its writer finish first
+            else:
+                gone = not deadline > now
+            if gone:
+                _unlink_quietly(path)
+            return gone
+        finally:
+            os.close(lock_fd)
 
     def clear(self) -> None:
         """Remove every entry and temporary file (the directory and its lock file stay)."""

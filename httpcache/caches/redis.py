@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 import threading
 import time
 from typing import Any, Callable, Optional, Union
@@ -28,6 +29,8 @@ log = logging.getLogger("httpcache")
 
 __all__ = ["RedisCache"]
 
+_LEASE = "lease:"
+_RELEASE_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 _MAX_TTL_MS = 10 * 365 * 24 * 3600 * 1000  # about ten years: well inside what SET ... PX accepts
 _CLEAR_BATCH = 500
 
@@ -157,6 +160,34 @@ class RedisCache(BaseCache):
             return
         try:
             self.client.delete(self.prefix + key)
+        except self._outage as exc:
+            self._failure(exc, ticket)
+            return
+        self._success(ticket)
+
+    def acquire_lease(self, key: str, seconds: float) -> Optional[str]:
+        """Cross-process coalescing: ``SET <prefix>lease:<key> <token> NX PX``. While Redis is
+        unreachable every caller gets an empty token (fetch, uncoordinated)."""
+        ticket = self._allow()
+        if ticket is None:
+            return ""
+        token = secrets.token_hex(16)
+        ms = max(1, min(_MAX_TTL_MS, math.ceil(seconds * 1000.0)))
+        try:
+            taken = self.client.set(self.prefix + _LEASE + key, token.encode("ascii"), nx=True, px=ms)
+        except self._outage as exc:
+            self._failure(exc, ticket)
+            return ""
+        self._success(ticket)
+        return token if taken else None
+
+    def release_lease(self, key: str, token: str) -> None:
+        """Delete the lease if it is still ours (compare and delete in one script)."""
+        ticket = self._allow()
+        if ticket is None or not token:
+            return
+        try:
+            self.client.eval(_RELEASE_SCRIPT, 1, self.prefix + _LEASE + key, token.encode("ascii"))
         except self._outage as exc:
             self._failure(exc, ticket)
             return
