@@ -11,7 +11,7 @@ warning on the ``httpcache`` logger (at most one per 10 seconds, the rest at
 debug). Needs SQLite 3.24+ (upsert), which every supported Python bundles.
 
 Streaming (``StreamingCache``, schema version 2): ``set``, and a writer that got
-at most ``_CHUNK`` (1 MiB) bytes, store a value inline in ``httpcache.value``. A
+at most ``_CHUNK`` (256 KiB) bytes, store a value inline in ``httpcache.value``. A
 larger streamed value has ``value`` NULL, ``size`` its length and ``blob`` an
 id from ``httpcache_pending`` (AUTOINCREMENT: never reused); its bytes are the
 rows of ``httpcache_chunks`` (``seq`` 0, 1, ..., ``_CHUNK`` bytes each but the
@@ -107,7 +107,7 @@ _UPSERT = (
 )
 _INSERT_CHUNK = "INSERT INTO httpcache_chunks (blob, seq, data) VALUES (?, ?, ?)"
 _SELECT_CHUNK = "SELECT data FROM httpcache_chunks WHERE blob = ? AND seq = ?"
-_CHUNK = 1 << 20  # bytes per chunk of a streamed value (and the most a writer keeps inline)
+_CHUNK = 1 << 18  # bytes per chunk of a streamed value (and the most a writer keeps inline)
 _WARN_INTERVAL = 10.0
 _MAX_PENDING_READS = 1000
 
@@ -509,6 +509,7 @@ class _SQLiteReader(ValueReader):
         db = sqlite3.connect(cache.path, timeout=cache.timeout, isolation_level=None, check_same_thread=False)
         self._db: Optional[sqlite3.Connection] = db
         try:
+            db.execute("PRAGMA cache_size = -256")  # KiB: it reads each chunk once, in order
             db.execute("BEGIN")  # the snapshot starts with the first SELECT
             count, low, high, total, first = db.execute(
                 "SELECT count(*), min(seq), max(seq), sum(length(data)), "
