@@ -489,8 +489,8 @@ def report(run: Run, summaries: list[Summary], info: dict[str, str], when: str) 
     if run.notes or problems:
         lines += ["Notes:", ""] + [f"- {n}" for n in run.notes + problems] + [""]
     lines += [
-        "Not yet measured: a 200 MB body (time and peak RSS) and a cold storm "
-        "(many threads missing the same URL at once).",
+        "Not yet measured: the disk stores, a cold storm (many threads missing the same URL "
+        "at once) and hit cost against store size; a 200 MB body: benchmarks/stream_rss.py.",
         "",
     ]
     return "\n".join(lines)
