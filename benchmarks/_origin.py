@@ -90,7 +90,11 @@ class Server(ThreadingHTTPServer):
 
 
 def main() -> int:
-    server = Server(("127.0.0.1", 0), Handler)
+    return serve(Server(("127.0.0.1", 0), Handler))
+
+
+def serve(server: ThreadingHTTPServer) -> int:
+    """Print ``{"port": N}``, then serve until SIGTERM / SIGINT or EOF on stdin."""
 
     def stop(signum: Optional[int] = None, frame: Optional[FrameType] = None) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()

@@ -43,7 +43,6 @@ import os
 import platform
 import random
 import re
-import signal
 import sys
 import threading
 import time
@@ -51,7 +50,6 @@ import traceback
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import metadata
-from types import FrameType
 from typing import Any, Iterator, Optional
 from urllib.parse import urlsplit
 
@@ -231,24 +229,9 @@ class Server(ThreadingHTTPServer):
 
 
 def origin_main() -> int:
-    server = Server(("127.0.0.1", 0), Handler)
+    from _origin import serve  # the benchmark origin's own loop (imported here: workers never need it)
 
-    def stop(signum: Optional[int] = None, frame: Optional[FrameType] = None) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    def watch_stdin() -> None:
-        sys.stdin.read()  # returns at EOF: the runner closed the pipe or died
-        stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    threading.Thread(target=watch_stdin, daemon=True).start()
-    print(json.dumps({"port": server.server_address[1]}), flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-    return 0
+    return serve(Server(("127.0.0.1", 0), Handler))
 
 
 # -- memory --------------------------------------------------------------------------------

@@ -87,7 +87,8 @@ def _body_of(stored: StoredResponse, start: int = 0, stop: Optional[int] = None)
 
 
 def _identity_coded(headers: Headers) -> bool:
-    """Is the body as stored what the caller reads (no Content-Encoding to decode)?"""
+    """Is the body as stored what the caller reads (no Content-Encoding to decode)?
+    RFC 9110 §8.4.1: ``identity`` is a synonym for no coding."""
     coding = headers.get("content-encoding")
     return coding is None or coding.strip().lower() in ("", "identity")
 

@@ -57,6 +57,15 @@ def _release(stored: Optional[StoredResponse]) -> None:
         stored.stream.release()
 
 
+def _abort(writer: Optional[ValueWriter]) -> None:
+    """Throw away what a store writer holds (after a commit: nothing); never raises."""
+    if writer is not None:
+        try:
+            writer.abort()
+        except Exception:
+            log.debug("aborting a store writer failed", exc_info=True)
+
+
 def _close(value: object) -> None:
     if isinstance(value, ValueReader):
         try:
@@ -223,11 +232,7 @@ class CacheController:
             return True
         except Exception as exc:  # noqa: BLE001 - any store failure is a skipped write
             self._warn("streamed write", key, exc)
-            if writer is not None:
-                try:
-                    writer.abort()
-                except Exception:
-                    log.debug("aborting a store writer failed", exc_info=True)
+            _abort(writer)
             return False
 
     def _publisher(self, stored: StoredResponse) -> _Publish:
@@ -642,8 +647,4 @@ class _Spool:
 
     def _abort_writer(self) -> None:
         writer, self._writer = self._writer, None
-        if writer is not None:
-            try:
-                writer.abort()
-            except Exception:
-                log.debug("aborting a store writer failed", exc_info=True)
+        _abort(writer)
