@@ -11,7 +11,9 @@ import calendar
 import functools
 import re
 import time
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional, TypeVar
+
+_T = TypeVar("_T")
 
 __all__ = [
     "Headers",
@@ -37,9 +39,13 @@ class Headers:
 
     Keeps every field line in order (``Set-Cookie`` twice stays twice); ``get``
     joins repeated lines with ``", "`` as RFC 9110 §5.3 allows for list fields.
+
+    Being immutable, it also keeps what the policy derives from it (parsed
+    Cache-Control, Vary names, ...): see ``derived``. A stored response or a request
+    view seen again (cache hits) then parses nothing twice.
     """
 
-    __slots__ = ("_index", "_items")
+    __slots__ = ("_derived", "_index", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: tuple[tuple[str, str], ...] = tuple((str(k), str(v)) for k, v in items)
@@ -47,6 +53,18 @@ class Headers:
         for name, value in self._items:
             index.setdefault(name.lower(), []).append(value)
         self._index = index
+        self._derived: dict[str, object] = {}
+
+    def derived(self, name: str, compute: Callable[[Headers], _T]) -> _T:
+        """``compute(self)``, worked out once per ``name`` (``compute`` must depend on the
+        fields alone and return an immutable value). Racing threads may both compute it;
+        they get equal values."""
+        try:
+            return self._derived[name]  # type: ignore[return-value]
+        except KeyError:
+            value = compute(self)
+            self._derived[name] = value
+            return value
 
     def items(self) -> tuple[tuple[str, str], ...]:
         """Every field line, in order, with its original name."""

@@ -12,11 +12,15 @@ from __future__ import annotations
 import io
 import logging
 import time
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Union
 
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.models import PreparedRequest, Response
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
 from urllib3 import HTTPResponse
 from urllib3._collections import HTTPHeaderDict
 
@@ -45,10 +49,22 @@ _VIEWS: dict[tuple[object, ...], RequestView] = {}
 _VIEWS_MAX = 512
 
 
+#: requests keeps a CaseInsensitiveDict's lines as ``_store``: lower-cased name -> (name, value).
+#: Reading and filling it directly is much cheaper than the mapping protocol; checked once here,
+#: and the public protocol is used when a version of requests ever keeps them differently.
+def _cid_store_usable() -> bool:
+    store = getattr(CaseInsensitiveDict({"A": "b"}), "_store", None)
+    return isinstance(store, OrderedDict) and list(store.items()) == [("a", ("A", "b"))]
+
+
+_CID_STORE = _cid_store_usable()
+
+
 def _request_view(request: PreparedRequest) -> RequestView:
     """The policy's view of a request; views are immutable, so a request like one seen
     before (same method, URL and header lines) reuses its view."""
-    memo_key = (request.method, request.url, *request.headers.items())
+    lines = request.headers._store.values() if _CID_STORE and type(request.headers) is CaseInsensitiveDict else None  # type: ignore[attr-defined]
+    memo_key = (request.method, request.url, *(request.headers.items() if lines is None else lines))
     view = _VIEWS.get(memo_key)
     if view is None:
         url = request.url.decode("utf-8") if isinstance(request.url, bytes) else str(request.url or "")
@@ -91,6 +107,29 @@ def _identity_coded(headers: Headers) -> bool:
     RFC 9110 §8.4.1: ``identity`` is a synonym for no coding."""
     coding = headers.get("content-encoding")
     return coding is None or coding.strip().lower() in ("", "identity")
+
+
+@dataclass(frozen=True)
+class _HitTemplate:
+    """What every response built from one stored response shares, worked out once
+    (see ``StoredResponse.derived``): its header lines without Age, the same lines as
+    requests' ``CaseInsensitiveDict`` keeps them, the text encoding, the content coding."""
+
+    lines: tuple[tuple[str, str], ...]
+    folded: dict[str, tuple[str, str]]
+    encoding: Optional[str]
+    identity: bool
+
+
+def _hit_template(stored: StoredResponse) -> _HitTemplate:
+    lines = tuple((name, value) for name, value in stored.headers.items() if name.lower() != "age")
+    folded: dict[str, tuple[str, str]] = {}
+    for name, value in lines:  # as HTTPHeaderDict shows them: the first name, values joined by ", "
+        low = name.lower()
+        seen = folded.get(low)
+        folded[low] = (name, value) if seen is None else (seen[0], f"{seen[1]}, {value}")
+    encoding = get_encoding_from_headers(CaseInsensitiveDict(dict(folded.values())))
+    return _HitTemplate(lines, folded, encoding, _identity_coded(stored.headers))
 
 
 def _mark(resp: Response, from_cache: bool) -> Response:
@@ -148,6 +187,9 @@ class CacheControlAdapter(HTTPAdapter):
         elif cache is not None or options is not None:
             raise HTTPCacheError("pass either controller or cache/options, not both")
         self.controller = controller
+        # A subclass that overrides build_response gets it called for every response;
+        # otherwise a hit is built directly, as build_response would build it (see _build_hit).
+        self._own_build = type(self).build_response is HTTPAdapter.build_response and _CID_STORE
         self._inner = adapter
 
     # -- sending ----------------------------------------------------------------------
@@ -490,8 +532,59 @@ class CacheControlAdapter(HTTPAdapter):
         body = b"" if view.method == "HEAD" else _body_of(stored)
         if body is None:  # the lookup holds the body open until the response is built
             raise AssertionError("stored body let go too early")
-        preload = not kwargs.get("stream") and _identity_coded(stored.headers)
+        template = stored.derived("hit_template", _hit_template)
+        preload = not kwargs.get("stream") and template.identity
+        if self._own_build:
+            return self._build_hit(request, stored, template, body, age, preload)
         return self._build(request, stored.status, stored.reason, stored.headers, body, age, preload)
+
+    def _build_hit(
+        self,
+        request: PreparedRequest,
+        stored: StoredResponse,
+        template: _HitTemplate,
+        body: Union[bytes, io.RawIOBase],
+        age: float,
+        preload: bool,
+    ) -> Response:
+        """``_build`` for a stored response, from its template: the same ``Response`` that
+        ``HTTPAdapter.build_response`` makes of the same urllib3 response, built directly.
+        (build_response's cookie step does nothing for a response that did not come off a
+        connection; the session's own cookie step runs as for any response.)"""
+        preloaded = preload and isinstance(body, bytes)
+        age_value = policy.age_header(age)  # RFC 9111 §5.1
+        header_dict = HTTPHeaderDict()
+        for name, value in template.lines:
+            header_dict.add(name, value)
+        header_dict.add("Age", age_value)
+        raw = HTTPResponse(
+            body=io.BytesIO(b"" if preloaded else body) if isinstance(body, bytes) else body,
+            headers=header_dict,
+            status=stored.status,
+            version=11,
+            reason=stored.reason,
+            preload_content=False,
+            decode_content=False,
+            request_method=request.method,
+            request_url=request.url,
+        )
+        resp = Response()
+        resp.status_code = stored.status
+        headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+        store = headers._store  # type: ignore[attr-defined]  # checked by _CID_STORE
+        store.update(template.folded)
+        store["age"] = ("Age", age_value)
+        resp.headers = headers
+        resp.encoding = template.encoding
+        resp.raw = raw
+        resp.reason = stored.reason
+        resp.url = request.url.decode("utf-8") if isinstance(request.url, bytes) else str(request.url)
+        resp.request = request
+        resp.connection = self
+        if preloaded and isinstance(body, bytes):
+            resp._content = body
+            resp._content_consumed = True  # type: ignore[attr-defined]
+        return _mark(resp, True)
 
     def _build(
         self,

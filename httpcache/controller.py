@@ -307,14 +307,16 @@ class CacheController:
         data = self._open(key)
         if data is None:
             return []
+        stored = self._memoised(key, data, url)
         try:
-            kind = serialize.kind_of(data)
+            kind = "R" if stored is not None else serialize.kind_of(data)
         except Exception as exc:  # noqa: BLE001 - a reader failing is a miss
             _close(data)
             self._warn("read", key, exc)
             return []
         if kind == "R":
-            stored = self._load(key, data, url)
+            if stored is None:
+                stored = self._load(key, data, url, memo_checked=True)
             if stored is None:
                 return []
             if policy.variant_matches(req, stored, self.options):
@@ -348,15 +350,21 @@ class CacheController:
         self._drop_corrupt(key, "not an httpcache entry of this version")
         return []
 
-    def _load(self, key: str, data: _Value, url: str) -> Optional[StoredResponse]:
+    def _memoised(self, key: str, data: _Value, url: str) -> Optional[StoredResponse]:
+        """The decoded response for ``data`` if it is the very value decoded before."""
+        if not self._memo.enabled or isinstance(data, ValueReader):
+            return None
+        stored = self._memo.get(key, data)
+        return stored if stored is not None and stored.url == url else None
+
+    def _load(self, key: str, data: _Value, url: str, memo_checked: bool = False) -> Optional[StoredResponse]:
         """Decode the response at ``key``; a damaged or foreign one is deleted (a miss).
-        A reader is owned by the response returned, else closed."""
-        stored: Optional[StoredResponse] = None
+        A reader is owned by the response returned, else closed. ``memo_checked``: the
+        caller already asked ``_memoised``."""
+        stored = None if memo_checked else self._memoised(key, data, url)
+        if stored is not None:
+            return stored
         memo = self._memo if self._memo.enabled and not isinstance(data, ValueReader) else None
-        if memo is not None:
-            stored = memo.get(key, data)
-            if stored is not None and stored.url == url:
-                return stored
         try:
             if isinstance(data, ValueReader):
                 stored = serialize.load_response_from(data, url)

@@ -42,6 +42,7 @@ def normalize_url(url: str) -> str:
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
 
 
+@functools.lru_cache(maxsize=1024)
 def cache_key(method: str, url: str, partial: bool = False) -> str:
     """The primary key of ``method url``: the normalised URL for GET, ``"HEAD <url>"`` for HEAD;
     ``partial`` names the place of a stored 206 (partial content, RFC 9111 §3.3)."""

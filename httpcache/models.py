@@ -4,7 +4,7 @@ responses and the cache's options. No I/O here and no import of ``requests``."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, TypeVar
 
 from ._headers import Headers
 from .exceptions import HTTPCacheError
@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from ._body import StoredBody
 
 __all__ = ["CacheOptions", "RequestView", "ResponseView", "StoredResponse"]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,18 @@ class StoredResponse:
     @property
     def body_length(self) -> int:
         return self.stream.length if self.stream is not None else len(self.body)
+
+    def derived(self, name: str, compute: Callable[[StoredResponse], _T]) -> _T:
+        """``compute(self)`` worked out once (a stored response is frozen, and a hit on an
+        in-memory store sees the same one again). Kept beside the fields, never compared or
+        copied by ``replace``; racing threads may both compute it and get equal values."""
+        memo = vars(self)
+        try:
+            return memo[name]  # type: ignore[no-any-return]
+        except KeyError:
+            value = compute(self)
+            memo[name] = value
+            return value
 
     def replace(self, **changes: object) -> StoredResponse:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import math
 from dataclasses import dataclass
-from typing import Mapping, Optional, Union
+from typing import Mapping, Optional, Sequence, Union
 from urllib.parse import urljoin, urlsplit
 
 from ._headers import (
@@ -103,6 +103,10 @@ def _delta(cc: Mapping[str, Optional[str]], name: str) -> Optional[int]:
 
 def request_directives(headers: Headers) -> RequestDirectives:
     """Parse the request's Cache-Control (RFC 9111 §5.2.1), or Pragma (§5.4) without it."""
+    return headers.derived("request_directives", _request_directives_of)
+
+
+def _request_directives_of(headers: Headers) -> RequestDirectives:
     cc_value = headers.get("cache-control")
     return _request_directives(cc_value, headers.get("pragma") if cc_value is None else None)
 
@@ -131,6 +135,10 @@ def _request_directives(cc_value: Optional[str], pragma: Optional[str]) -> Reque
 
 def response_directives(headers: Headers) -> ResponseDirectives:
     """Parse the response's Cache-Control (RFC 9111 §5.2.2)."""
+    return headers.derived("response_directives", _response_directives_of)
+
+
+def _response_directives_of(headers: Headers) -> ResponseDirectives:
     return _response_directives(headers.get("cache-control"))
 
 
@@ -315,9 +323,13 @@ def range_from_stored(
 # Vary and credentials (RFC 9111 §4.1)
 
 
-def vary_names(headers: Headers) -> list[str]:
+def vary_names(headers: Headers) -> tuple[str, ...]:
     """Field names listed by Vary, lower-cased (RFC 9111 §4.1)."""
-    return parse_field_names(headers.get("vary"))
+    return headers.derived("vary_names", _vary_names_of)
+
+
+def _vary_names_of(headers: Headers) -> tuple[str, ...]:
+    return tuple(parse_field_names(headers.get("vary")))
 
 
 #: Fields whose members are case-insensitive tokens with weights (RFC 9110 §12.5.3, §12.5.4):
@@ -357,7 +369,7 @@ def normalize_field(values: list[str], name: str = "") -> Optional[str]:
     return ",".join(members)
 
 
-def vary_values(req_headers: Headers, names: list[str]) -> dict[str, Optional[str]]:
+def vary_values(req_headers: Headers, names: Sequence[str]) -> dict[str, Optional[str]]:
     """The request's normalised values of the fields a response varies on."""
     return {name: normalize_field(req_headers.get_all(name), name) for name in names if name != "*"}
 
@@ -419,6 +431,15 @@ def heuristic_lifetime(headers: Headers, status: int, response_time: Optional[fl
 def freshness_lifetime(stored: StoredResponse, options: CacheOptions) -> float:
     """RFC 9111 §4.2.1: s-maxage (shared only) > max-age > Expires - Date > heuristic (§4.2.2),
     all overridden for a surrogate by its Surrogate-Control max-age (Edge Architecture §3)."""
+    known: Optional[tuple[CacheOptions, float]] = vars(stored).get("freshness_lifetime")
+    if known is not None and known[0] is options:
+        return known[1]
+    lifetime = _freshness_lifetime(stored, options)
+    vars(stored)["freshness_lifetime"] = (options, lifetime)  # see StoredResponse.derived
+    return lifetime
+
+
+def _freshness_lifetime(stored: StoredResponse, options: CacheOptions) -> float:
     sd = surrogate_directives(stored.headers, options)
     if sd is not None and sd.max_age is not None:
         return float(sd.max_age)
@@ -455,14 +476,16 @@ def current_age(stored: StoredResponse, now: float) -> float:
     A Date ahead of our clock gives an apparent age of 0, never a negative one,
     so clock skew cannot stretch freshness.
     """
+    return stored.derived("corrected_initial_age", _corrected_initial_age) + max(0.0, now - stored.response_time)
+
+
+def _corrected_initial_age(stored: StoredResponse) -> float:
     age_value = age_header_value(stored.headers)
     date_value = _date_value(stored.headers, stored.response_time)
     apparent_age = max(0.0, stored.response_time - date_value)
     response_delay = max(0.0, stored.response_time - stored.request_time)
     corrected_age_value = (age_value or 0) + response_delay
-    corrected_initial_age = max(apparent_age, corrected_age_value)
-    resident_time = max(0.0, now - stored.response_time)
-    return corrected_initial_age + resident_time
+    return max(apparent_age, corrected_age_value)  # corrected_initial_age; + resident_time above
 
 
 def age_header(age: float) -> str:
@@ -614,12 +637,20 @@ def conditional_headers(stored: StoredResponse) -> tuple[tuple[str, str], ...]:
 
 
 def is_conditional(req: RequestView) -> bool:
-    return any(name in req.headers for name in CONDITIONAL_FIELDS)
+    return req.headers.derived("is_conditional", _is_conditional_of)
+
+
+def _is_conditional_of(headers: Headers) -> bool:
+    return any(name in headers for name in CONDITIONAL_FIELDS)
 
 
 def has_preconditions(req: RequestView) -> bool:
     """If-Match, If-Unmodified-Since and If-Range are for the origin to evaluate."""
-    return any(name in req.headers for name in PRECONDITION_FIELDS)
+    return req.headers.derived("has_preconditions", _has_preconditions_of)
+
+
+def _has_preconditions_of(headers: Headers) -> bool:
+    return any(name in headers for name in PRECONDITION_FIELDS)
 
 
 def evaluate_conditional(req: RequestView, stored: StoredResponse) -> bool:
