@@ -378,6 +378,10 @@ def auth_digest(req_headers: Headers, options: CacheOptions) -> Optional[str]:
     """In a private cache, a digest of the request's credentials (never the credentials)."""
     if options.shared:
         return None
+    return req_headers.derived("auth_digest", _auth_digest_of)
+
+
+def _auth_digest_of(req_headers: Headers) -> Optional[str]:
     value = req_headers.get("authorization")
     if value is None:
         return None
@@ -397,8 +401,8 @@ def variant_matches(req: RequestView, stored: StoredResponse, options: CacheOpti
 
 def most_recent(candidates: list[StoredResponse]) -> Optional[StoredResponse]:
     """RFC 9111 §4.1: of several matching responses, the most recent by Date."""
-    if not candidates:
-        return None
+    if len(candidates) < 2:
+        return candidates[0] if candidates else None
     return max(candidates, key=lambda s: (parse_http_date(s.headers.get("date")) or s.response_time, s.response_time))
 
 
