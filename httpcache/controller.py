@@ -240,7 +240,17 @@ class CacheController:
         body = stored.stream
         if body is None:
             value = serialize.dump_response(stored)
-            return lambda key, ttl: self._set(key, value, ttl)
+
+            def publish(key: str, ttl: Optional[float]) -> bool:
+                if not self._set(key, value, ttl):
+                    return False
+                if self._memo.enabled:
+                    # what a read of ``value`` would decode to: the next hit skips decoding
+                    # it, if the store hands back this very object (see _DecodedMemo)
+                    self._memo.put(key, value, stored)
+                return True
+
+            return publish
 
         def copy(writer: ValueWriter) -> None:
             writer.write(serialize.dump_head(stored))

@@ -12,11 +12,11 @@ from _e2e_helpers import from_cache
 from _policy_helpers import NOW, URL
 from origin import Origin, Reply
 
-from httpcache import DictCache, controller
+from httpcache import DictCache, controller, serialize
 from httpcache._headers import Headers
 from httpcache.cache import BaseCache
 from httpcache.controller import CacheController
-from httpcache.models import RequestView, ResponseView
+from httpcache.models import RequestView, ResponseView, StoredResponse
 
 GET = RequestView("GET", URL, Headers())
 
@@ -48,6 +48,27 @@ def test_unchanged_value_is_decoded_once() -> None:
     fill(ctl)
     first, second = ctl.lookup(GET).stored, ctl.lookup(GET).stored
     assert first is not None and first is second
+
+
+def test_what_was_just_stored_is_not_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded: list[object] = []
+    real = serialize.load_response
+
+    def counting(data: object, url: Optional[str] = None) -> Optional[StoredResponse]:
+        decoded.append(data)
+        return real(data, url)
+
+    monkeypatch.setattr(serialize, "load_response", counting)
+    ctl = CacheController(DictCache(), clock=lambda: NOW)
+    fill(ctl, body=b"stored")
+    found = ctl.lookup(GET).stored
+    assert found is not None and found.body == b"stored"
+    assert decoded == []  # the writer's own StoredResponse, not a decoding of its value
+    copying = CacheController(CopyingStore(), clock=lambda: NOW)
+    fill(copying, body=b"copied")
+    found = copying.lookup(GET).stored
+    assert found is not None and found.body == b"copied"
+    assert len(decoded) == 1  # a store that hands back a copy: decoded, as it must be
 
 
 def test_replaced_value_is_decoded_again() -> None:
