@@ -56,8 +56,11 @@ class VariantRef:
     auth: Optional[str]
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # built once: json.dumps builds one per call
+
+
 def _head(kind: bytes, meta: object) -> bytes:
-    raw = json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+    raw = _ENCODER.encode(meta).encode("utf-8", "surrogatepass")
     return b"".join((MAGIC, bytes((FORMAT_VERSION,)), kind, struct.pack(">I", len(raw)), raw))
 
 
