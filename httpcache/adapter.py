@@ -102,6 +102,19 @@ def _body_of(stored: StoredResponse, start: int = 0, stop: Optional[int] = None)
     return stored.stream.stream(start, stop)
 
 
+def _whole_body(stored: StoredResponse) -> Optional[bytes]:
+    """A body kept in the store, read in one piece for a caller who did not ask to stream
+    (requests would read all of it into memory anyway, through urllib3 in 10 KB reads);
+    None, to stream it instead, if the store fails to give all of it."""
+    if stored.stream is None:
+        return stored.body
+    try:
+        return stored.stream.pread(stored.stream.length, 0)
+    except Exception as exc:  # noqa: BLE001 - served as a stream, whose reads report it
+        log.debug("stored body of %s unreadable in one piece (%s): streamed instead", stored.url, exc)
+        return None
+
+
 def _identity_coded(headers: Headers) -> bool:
     """Is the body as stored what the caller reads (no Content-Encoding to decode)?
     RFC 9110 §8.4.1: ``identity`` is a synonym for no coding."""
@@ -529,11 +542,15 @@ class CacheControlAdapter(HTTPAdapter):
         if policy.is_conditional(view) and policy.evaluate_conditional(view, stored):
             # RFC 9111 §4.3.2: the client's own copy is current
             return self._build(request, 304, "Not Modified", policy.not_modified_headers(stored), b"", age)
-        body = b"" if view.method == "HEAD" else _body_of(stored)
-        if body is None:  # the lookup holds the body open until the response is built
-            raise AssertionError("stored body let go too early")
         template = stored.derived("hit_template", _hit_template)
         preload = not kwargs.get("stream") and template.identity
+        body: Union[bytes, io.RawIOBase, None] = (
+            b"" if view.method == "HEAD" else _whole_body(stored) if preload else None
+        )
+        if body is None:
+            body = _body_of(stored)
+        if body is None:  # the lookup holds the body open until the response is built
+            raise AssertionError("stored body let go too early")
         if self._own_build:
             return self._build_hit(request, stored, template, body, age, preload)
         return self._build(request, stored.status, stored.reason, stored.headers, body, age, preload)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -41,7 +42,7 @@ class _Reader(ValueReader):
 
     def pread(self, size: int, offset: int) -> bytes:
         assert not self.closed, "read after close"
-        if self.store.fail_pread:
+        if self.store.fail_pread or size > self.store.fail_pread_over:
             raise OSError("disk on fire")
         self.store.largest_read = max(self.store.largest_read, size)
         return self.data[offset : offset + size]
@@ -98,6 +99,7 @@ class PiecewiseCache(StreamingCache):
         self.fail_write_after: Optional[int] = None
         self.fail_commit = False
         self.fail_pread = False
+        self.fail_pread_over = math.inf  # reads larger than this fail
         self.fail_open = False
 
     def get(self, key: str) -> Optional[bytes]:
@@ -286,6 +288,21 @@ def test_commit_failing_is_a_skipped_write(origin: Origin, sess: requests.Sessio
     hit = sess.get(origin.url("/big"))
     assert from_cache(hit) and hit.content == BODY
     assert origin.count("/big") == 2
+
+
+def test_hit_not_streamed_is_read_in_one_piece(origin: Origin, sess: requests.Session, store: PiecewiseCache) -> None:
+    origin.route("/big", Reply(200, [("Cache-Control", "max-age=600")], BODY))
+    sess.get(origin.url("/big")).content  # noqa: B018
+    store.largest_read = 0
+    hit = sess.get(origin.url("/big"))
+    assert from_cache(hit) and hit.content == BODY
+    assert store.largest_read == len(BODY), "one read for a caller who reads it all anyway"
+    assert store.open_readers == 0
+    # a store that cannot give it in one piece: streamed in pieces instead, still a hit
+    store.fail_pread_over = 64 * 1024
+    again = sess.get(origin.url("/big"))
+    assert from_cache(again) and again.content == BODY
+    assert store.open_readers == 0 and origin.count("/big") == 1
 
 
 def test_unreadable_store_is_a_miss(origin: Origin, sess: requests.Session, store: PiecewiseCache) -> None:

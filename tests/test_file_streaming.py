@@ -227,6 +227,40 @@ def test_corrupt_byte_in_a_large_entry_is_a_miss_and_deleted(store: FileCache) -
     assert not path.exists()
 
 
+def test_a_large_entry_is_checked_once_per_file(store: FileCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    from httpcache.caches import file as file_module
+
+    checks: list[int] = []
+    real = file_module._value_crc
+
+    def counting(fd: int, length: int) -> Optional[int]:
+        checks.append(length)
+        return real(fd, length)
+
+    monkeypatch.setattr(file_module, "_value_crc", counting)
+    value = random.Random(8).randbytes(2 * MiB)
+    _stream(store, "big", value)
+    for _ in range(3):
+        reader = _open_reader(store, "big")
+        assert _read_all(reader) == value
+        reader.close()
+    assert len(checks) == 1  # the same file: checked the first time only
+    # a new file with the same length, damaged before it is renamed in, is checked and refused
+    path = _entry_path(store, "big")
+    damaged = path.with_name("damaged")
+    data = bytearray(path.read_bytes())
+    data[28 + len(value) // 3] ^= 0x01
+    damaged.write_bytes(bytes(data))
+    os.replace(damaged, path)
+    assert store.open_read("big") is None
+    assert len(checks) == 2 and not path.exists()
+    _stream(store, "big", value[::-1])  # a new value: checked again
+    reader = _open_reader(store, "big")
+    assert _read_all(reader) == value[::-1]
+    reader.close()
+    assert len(checks) == 3
+
+
 def test_version_1_entry_is_a_miss_and_deleted(store: FileCache) -> None:
     store.set("k", b"v")
     path = _entry_path(store, "k")

@@ -16,7 +16,10 @@ as they come (gathering at most ``_BUFFER`` bytes); ``commit`` writes the header
 at offset 0 and renames. ``open_read`` returns a value up to ``_INLINE_MAX`` as
 ``bytes``; a larger one is checked whole first, in ``_PIECE`` reads (a damaged
 file is never served), then read through the descriptor it was checked on:
-the same inode, even if the entry is replaced or deleted meanwhile.
+the same inode, even if the entry is replaced or deleted meanwhile. A process
+checks a large file once: while the entry is the same file (device, inode,
+length and header checksum; every write renames a new file in) it is not
+checked again, so a hot large hit is read once, not twice.
 
 Design notes. Format version 2 checksums the value first and the header fields
 after it, ``crc32(fields, crc32(value))``: a streaming writer folds in each
@@ -26,8 +29,9 @@ the root, not in the key's shard, because a streaming writer learns its key
 only at commit (a rename across directories of one file system is as atomic);
 ``set`` takes the same path, no slower. A writer over ``max_bytes`` drops its
 file as soon as it knows, so a body too large to keep costs no disk. A large
-hit is read twice (the check, then the caller's reads), the price of never
-serving a damaged byte; the second read mostly comes from the page cache. On
+hit is read twice the first time (the check, then the caller's reads), the
+price of never serving a damaged byte; later hits in the same process trust
+that check (a file is never rewritten in place). On
 Windows an open reader pins its entry (a write of that key fails: skipped).
 
 House rules: no lock is taken to read or write an entry; the only lock is a
@@ -72,6 +76,7 @@ _LEASES = ".leases"  # cross-process coalescing: one file per URL being fetched,
 _LEASE_GRACE = 5.0  # seconds a lease file may stay unreadable (its writer is still writing it)
 _NAME_LEN = 64  # hex SHA-256
 _INLINE_MAX = 1 << 20  # open_read returns values up to this size as bytes
+_VERIFIED_MAX = 4096  # large values remembered as checked (see _read)
 _PIECE = 1 << 20  # how much a check of a large value reads at a time
 _BUFFER = 1 << 16  # how much a writer gathers before it writes
 _O_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
@@ -360,6 +365,7 @@ class FileCache(StreamingCache):
         self._added_entries = 0
         self._added_bytes = 0
         self._next_pass = 0.0
+        self._verified: dict[tuple[int, int, int, int], None] = {}  # large values checked whole (_read)
         self._maintain()
 
     # -- the store interface ----------------------------------------------------------
@@ -511,12 +517,24 @@ class FileCache(StreamingCache):
                 why = "expired"
             else:
                 why, length = "checksum mismatch", parsed[1]
-                if length <= inline_max:
+                # a large file this process has checked whole is not checked again while it is
+                # the same one: same inode (a write renames a new file in), length and checksum
+                checked = (st.st_dev, st.st_ino, length, parsed[2])
+                data, ok = None, length > inline_max and checked in self._verified
+                if ok:
+                    pass
+                elif length <= inline_max:
                     data = _read_at(fd, length, _HEADER.size)
                     crc = zlib.crc32(data) if len(data) == length else None
+                    ok = crc is not None and zlib.crc32(head[:_CRC_AT], crc) == parsed[2]
                 else:
-                    data, crc = None, _value_crc(fd, length)
-                if crc is not None and zlib.crc32(head[:_CRC_AT], crc) == parsed[2]:
+                    crc = _value_crc(fd, length)
+                    ok = crc is not None and zlib.crc32(head[:_CRC_AT], crc) == parsed[2]
+                    if ok:
+                        if len(self._verified) >= _VERIFIED_MAX:
+                            self._verified.clear()
+                        self._verified[checked] = None
+                if ok:
                     value = _FileReader(fd, length) if data is None else data
                     now = time.time_ns()
                     with contextlib.suppress(OSError):  # a read-only directory: no harm
