@@ -117,10 +117,11 @@ class _RateLimitedWarning:
 class _DecodedMemo:
     """Decoded entries, so a hit on an unchanged value skips decoding it.
 
-    An entry is reused only when the store hands back the very same ``bytes``
-    object (``is``), which an in-memory store does until the value is replaced;
-    a store that returns a new object per read (a file, a socket) never matches,
-    and after ``_GIVE_UP`` such reads with no reuse the memo turns itself off.
+    An entry is reused only when the store hands back the same value: the very
+    same ``bytes`` object, as an in-memory store does until the value is replaced
+    (no comparison needed), or an equal copy, as a file or a socket store does (a
+    comparison of the bytes, far cheaper than decoding them). After ``_GIVE_UP``
+    reads of changed values with fewer reuses, the memo turns itself off.
     Bounded by ``MEMO_ENTRIES`` and ``MEMO_BYTES`` (bodies); dropped whole when full.
     """
 
@@ -138,7 +139,7 @@ class _DecodedMemo:
         hit = self._entries.get(key)
         if hit is None:
             return None
-        if hit[0] is value:
+        if hit[0] is value or hit[0] == value:
             self._reused += 1
             return hit[1]
         self._renewed += 1
