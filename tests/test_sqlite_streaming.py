@@ -65,6 +65,10 @@ def _stream(store: SQLiteCache, key: str, value: bytes, piece: int = 1000, expir
     writer.commit(key, expires)
 
 
+def _in_transaction(db: sqlite3.Connection) -> bool:
+    return db.in_transaction
+
+
 def _reader(store: SQLiteCache, key: str) -> ValueReader:
     value = store.open_read(key)
     assert isinstance(value, ValueReader), f"expected a reader, got {type(value).__name__}"
@@ -309,8 +313,29 @@ def test_reader_close_is_idempotent_and_collected_readers_close(store: SQLiteCac
     assert db.in_transaction  # the snapshot is held
     del reader
     gc.collect()
+    assert not _in_transaction(db)  # __del__ ended the snapshot ...
+    assert db in store._idle_readers  # ... and kept the connection for the next reader
+    again = _reader(store, "k")
+    assert again._db is db  # type: ignore[attr-defined]
+    assert again.pread(3 * SMALL, 0) == _value(3 * SMALL, seed=10)
+    again.close()
+    store.close()
     with pytest.raises(sqlite3.ProgrammingError):
-        db.execute("SELECT 1")  # closed by __del__
+        db.execute("SELECT 1")  # closed with the store
+
+
+def test_idle_reader_connections_are_bounded(store: SQLiteCache) -> None:
+    _stream(store, "k", _value(3 * SMALL, seed=12))
+    readers = [_reader(store, "k") for _ in range(sqlite_module._IDLE_READERS + 3)]
+    conns = [r._db for r in readers]  # type: ignore[attr-defined]
+    assert len({id(c) for c in conns}) == len(readers)  # each reader its own snapshot
+    for r in readers:
+        r.close()
+    assert len(store._idle_readers) == sqlite_module._IDLE_READERS
+    closed = [c for c in conns if c not in store._idle_readers]
+    for conn in closed:
+        with pytest.raises(sqlite3.ProgrammingError):
+            conn.execute("SELECT 1")
 
 
 # -- writers ---------------------------------------------------------------------------

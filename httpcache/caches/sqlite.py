@@ -23,7 +23,9 @@ row's chunks with the row or its replaced blob: eviction, expiry, ``delete``,
 ``clear`` and overwrites need no code of their own. ``open_read`` returns an
 inline value as ``bytes``, a chunked one as a reader with a connection of its
 own holding a read transaction: a WAL snapshot, so it reads the value it opened
-even if the key is replaced or evicted meanwhile. A v1 database is emptied.
+even if the key is replaced or evicted meanwhile (a closed reader's connection,
+its snapshot ended, is kept for the next one: up to ``_IDLE_READERS`` per store,
+as opening one costs more than a small hit). A v1 database is emptied.
 
 Design notes (where this departs from the first sketch, and why):
 
@@ -114,6 +116,7 @@ _MAX_PENDING_READS = 1000
 # Connections inherited from a parent process: never used, never closed (closing one in
 # the child could disturb the parent's database), kept referenced so they are never collected.
 _INHERITED: list[sqlite3.Connection] = []
+_IDLE_READERS = 4  # readers' connections kept open for the next readers, per store
 
 
 @contextmanager
@@ -181,6 +184,7 @@ class SQLiteCache(StreamingCache):
         self._conns_lock = threading.Lock()
         self._pid = os.getpid()
         self._generation = 0
+        self._idle_readers: list[sqlite3.Connection] = []  # readers' connections, kept for the next (_IDLE_READERS)
         self._last_warning = -_WARN_INTERVAL
         if hasattr(os, "register_at_fork"):
             ref = weakref.ref(self)
@@ -310,8 +314,9 @@ class SQLiteCache(StreamingCache):
         """Close every connection this instance opened (a later call opens new ones; open readers stay open)."""
         with self._conns_lock:
             conns, self._conns = self._conns, []
+            idle, self._idle_readers = self._idle_readers, []
             self._generation += 1
-        for _, conn in conns:
+        for conn in [c for _, c in conns] + idle:
             conn.close()
 
     def __len__(self) -> int:
@@ -482,10 +487,42 @@ class SQLiteCache(StreamingCache):
         if os.getpid() == self._pid:
             return
         _INHERITED.extend(conn for _, conn in self._conns)
-        self._conns = []
+        _INHERITED.extend(self._idle_readers)
+        self._conns, self._idle_readers = [], []
         self._conns_lock = threading.Lock()  # the parent's may have been held at fork time
         self._local = threading.local()
         self._pid = os.getpid()
+
+    def _reader_connection(self) -> tuple[sqlite3.Connection, int]:
+        """A connection for one reader (its own: a reader holds a snapshot), idle or new,
+        with the generation it belongs to (see ``_reader_done``)."""
+        if os.getpid() != self._pid:
+            self._forked()
+        with self._conns_lock:
+            generation = self._generation
+            if self._idle_readers:
+                return self._idle_readers.pop(), generation
+        db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA cache_size = -256")  # KiB: a reader reads each chunk once, in order
+        except BaseException:
+            db.close()
+            raise
+        return db, generation
+
+    def _reader_done(self, db: sqlite3.Connection, generation: int) -> None:
+        """A reader's connection, its snapshot ended, kept for the next reader (opening one
+        costs more than a small hit) unless enough are kept or the store was closed since."""
+        try:
+            if db.in_transaction:
+                db.execute("ROLLBACK")  # ends the read transaction: the WAL may move on
+            with self._conns_lock:
+                if generation == self._generation and len(self._idle_readers) < _IDLE_READERS:
+                    self._idle_readers.append(db)
+                    return
+        except sqlite3.Error:
+            pass
+        db.close()
 
     def _failed(self, what: str, key: str, exc: sqlite3.Error) -> None:
         now = time.monotonic()
@@ -506,10 +543,10 @@ class _SQLiteReader(ValueReader):
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._last: tuple[int, bytes] = (-1, b"")  # the last chunk fetched: (seq, data)
-        db = sqlite3.connect(cache.path, timeout=cache.timeout, isolation_level=None, check_same_thread=False)
+        self._cache = cache
+        db, self._generation = cache._reader_connection()
         self._db: Optional[sqlite3.Connection] = db
         try:
-            db.execute("PRAGMA cache_size = -256")  # KiB: it reads each chunk once, in order
             db.execute("BEGIN")  # the snapshot starts with the first SELECT
             count, low, high, total, first = db.execute(
                 "SELECT count(*), min(seq), max(seq), sum(length(data)), "
@@ -565,7 +602,7 @@ class _SQLiteReader(ValueReader):
         if os.getpid() != self._pid:
             _INHERITED.append(db)  # the parent's: never touched here
             return
-        db.close()  # (ends the read transaction)
+        self._cache._reader_done(db, self._generation)  # (ends the read transaction)
 
     def __del__(self) -> None:
         if getattr(self, "_db", None) is not None:
