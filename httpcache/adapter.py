@@ -145,6 +145,19 @@ def _hit_template(stored: StoredResponse) -> _HitTemplate:
     return _HitTemplate(lines, folded, encoding, _identity_coded(stored.headers))
 
 
+def _with_fields(request: PreparedRequest, fields: tuple[tuple[str, str], ...]) -> PreparedRequest:
+    """A copy of ``request`` with ``fields`` set, the caller's left as it was. Only the
+    header fields are copied: nothing on the way to the origin changes the rest (the
+    cookie jar, whose copy ``PreparedRequest.copy`` makes, is read when a request is
+    prepared, not when it is sent)."""
+    copy = PreparedRequest.__new__(PreparedRequest)
+    copy.__dict__.update(request.__dict__)
+    copy.headers = request.headers.copy()
+    for name, value in fields:
+        copy.headers[name] = value
+    return copy
+
+
 def _mark(resp: Response, from_cache: bool) -> Response:
     resp.from_cache = from_cache  # type: ignore[attr-defined]
     return resp
@@ -454,9 +467,7 @@ class CacheControlAdapter(HTTPAdapter):
         user_conditional = policy.is_conditional(view)
         to_send = request
         if decision.headers and not user_conditional:
-            to_send = request.copy()
-            for name, value in decision.headers:
-                to_send.headers[name] = value
+            to_send = _with_fields(request, decision.headers)
         request_time = self.controller.clock()
         try:
             resp = self._forward(to_send, **kwargs)
