@@ -720,3 +720,27 @@ def test_memory_stays_bounded(tmp_path: Path) -> None:
     assert read.hexdigest() == written.hexdigest()
     assert write_peak < 8 * 1024 * 1024, write_peak
     assert read_peak < 8 * 1024 * 1024, read_peak
+
+
+def test_large_inline_value_is_read_through_blob_io(store: SQLiteCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    real = SQLiteCache._read_large
+
+    def counting(conn: sqlite3.Connection, key: str) -> Optional[tuple[object, object, object, object]]:
+        calls.append(key)
+        return real(conn, key)
+
+    monkeypatch.setattr(SQLiteCache, "_read_large", staticmethod(counting))
+    small = _value(sqlite_module._SELECT_INLINE_MAX, seed=13)
+    large = _value(sqlite_module._SELECT_INLINE_MAX + 1, seed=14)
+    store.set("small", small)
+    store.set("large", large)
+    assert store.get("small") == small and calls == []
+    assert store.get("large") == large and calls == ["large"]
+    assert store.open_read("large") == large and calls == ["large", "large"]
+    assert not store._conn().in_transaction  # its read transaction ended
+    store.set("large", large[::-1])
+    assert store.get("large") == large[::-1]
+    # the row gone between the first SELECT and the blob read: a miss, not an error
+    assert SQLiteCache._read_large(store._conn(), "gone") is None
+    assert not store._conn().in_transaction
