@@ -10,12 +10,12 @@ import json
 import signal
 import sys
 import threading
-from email.utils import formatdate
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Optional
 
-from _workload import MAX_AGE, SIZES, etag_of, size_of
+from _workload import SIZES, SLOW_MS, etag_of, fresh_headers, response_headers, size_of
 
 BODIES = {size: b"x" * size for size in SIZES.values()}
 
@@ -51,9 +51,11 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, [("Content-Type", "application/json")], json.dumps(COUNTERS.snapshot()).encode())
             return
         kind = path.split("/")[1] if path.count("/") >= 3 else ""
-        if kind in ("fresh", "new"):
+        if kind in ("fresh", "new", "slow"):
             COUNTERS.add(False)
-            self._send(200, [("Cache-Control", f"max-age={MAX_AGE}")], BODIES[size_of(path)])
+            if kind == "slow":
+                time.sleep(SLOW_MS / 1000)  # this connection's thread only: the others go on
+            self._send(200, fresh_headers(), BODIES[size_of(path)])
         elif kind == "etag":
             etag = etag_of(path)
             headers = [("ETag", etag), ("Cache-Control", "no-cache")]
@@ -69,13 +71,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.send_response_only(status)
-        self.send_header("Date", formatdate(usegmt=True))
-        for name, value in headers:
+        for name, value in response_headers(status, headers, body):
             self.send_header(name, value)
-        if status != 304:
-            if not any(name == "Content-Type" for name, _ in headers):
-                self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if body:
             self.wfile.write(body)

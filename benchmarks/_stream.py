@@ -33,7 +33,6 @@ original stdout and exits.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import hashlib
 import http.client
@@ -298,82 +297,6 @@ class Sampler:
 # -- the worker ------------------------------------------------------------------------------
 
 
-class _FlockLock:
-    """A stand-in for ``filelock.FileLock`` (cachecontrol's FileCache needs one; this process is
-    the only writer): an exclusive ``flock`` on ``path`` while held."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._fd = -1
-
-    def __enter__(self) -> _FlockLock:
-        import fcntl
-
-        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self._fd)  # releases the lock
-        self._fd = -1
-
-
-def build_session(client: str, directory: str) -> tuple[Any, list[str]]:
-    """The client's ``requests.Session`` on a cache in ``directory``, and notes about it."""
-    requests: Any = importlib.import_module("requests")
-    notes: list[str] = []
-    session: Any
-    if client in ("httpcache-file", "httpcache-sqlite"):
-        httpcache: Any = importlib.import_module("httpcache")
-        caches: Any = importlib.import_module("httpcache.caches")
-        if client == "httpcache-file":
-            cache = caches.FileCache(os.path.join(directory, "files"))
-        else:
-            cache = caches.SQLiteCache(os.path.join(directory, "cache.sqlite"))
-        session = httpcache.CacheControl(requests.Session(), cache=cache)
-    elif client in ("cachecontrol-file", "cachecontrol-separate"):
-        cachecontrol: Any = importlib.import_module("cachecontrol")
-        cc_caches: Any = importlib.import_module("cachecontrol.caches")
-        lock_class: Any = None
-        try:
-            importlib.import_module("filelock")
-        except ImportError:
-            lock_class = _FlockLock
-            notes.append("filelock is not installed in its venv: a flock-based lock class stands in")
-        kind = cc_caches.FileCache if client == "cachecontrol-file" else cc_caches.SeparateBodyFileCache
-        cache = kind(os.path.join(directory, "files"), lock_class=lock_class)
-        session = cachecontrol.CacheControl(requests.Session(), cache=cache)
-    elif client in ("requests-cache-sqlite", "requests-cache-filesystem"):
-        requests_cache: Any = importlib.import_module("requests_cache")
-        session = requests_cache.CachedSession(
-            os.path.join(directory, "rc"),
-            backend=client.rsplit("-", 1)[1],
-            cache_control=True,
-            expire_after=requests_cache.EXPIRE_IMMEDIATELY,  # only the response headers decide
-        )
-    elif client == "hishel-sqlite":
-        hishel: Any = importlib.import_module("hishel")
-        hishel_requests: Any = importlib.import_module("hishel.requests")
-        storage = hishel.SqliteStorage(database_path=os.path.join(directory, "hishel.db"))
-        adapter = hishel_requests.CacheAdapter(storage=storage, rfc=hishel.CacheOptions(shared=False))
-        session = requests.Session()
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-    else:
-        raise ValueError(f"unknown client {client!r}")
-    session.trust_env = False  # no proxy / netrc lookups in the environment
-    return session, notes
-
-
-def from_cache(client: str, resp: Any) -> Optional[bool]:
-    """The client's own word on whether ``resp`` came from its cache."""
-    if client.startswith("hishel"):
-        value = resp.headers.get("X-Hishel-From-Cache")
-        return None if value is None else value == "true"
-    flag = getattr(resp, "from_cache", None)
-    return None if flag is None else bool(flag)
-
-
 def versions(client: str) -> dict[str, str]:
     found = {
         "python": platform.python_version(),
@@ -412,7 +335,12 @@ class Worker:
     def __init__(self, client: str, origin: str, directory: str, interval: float) -> None:
         self.client = client
         self.origin = origin.rstrip("/")
-        self.session, self.notes = build_session(client, directory)
+        import _sessions  # the worker's side only: the runners import this module for CLIENTS, stdlib only
+
+        self.built = _sessions.build(client, directory)
+        self.from_cache = _sessions.from_cache
+        self.session = self.built.session
+        self.notes = self.built.notes
         self.status = Status()
         self.interval = interval
 
@@ -436,7 +364,7 @@ class Worker:
             for chunk in resp.iter_content(READ_CHUNK):
                 digest.update(chunk)
                 compare.feed(chunk)
-            cached = from_cache(self.client, resp)
+            cached = self.from_cache(self.client, resp)
         finally:
             resp.close()
         return {
@@ -516,8 +444,7 @@ def worker_main(argv: list[str]) -> int:
     try:
         worker = Worker(args.client, args.origin, args.dir, args.interval_ms / 1000)
         answer = worker.run(args.path, args.size, args.warm_path)
-        with contextlib.suppress(Exception):
-            worker.session.close()
+        worker.built.close()
     except Exception:  # noqa: BLE001 - reported to the runner
         answer = {"ok": False, "error": traceback.format_exc(limit=12)}
     answers.write(json.dumps(answer) + "\n")

@@ -1,11 +1,16 @@
 """One benchmark client in its own process (and venv), driven by run.py.
 
-    python benchmarks/_worker.py --client httpcache --origin http://127.0.0.1:PORT
+    python benchmarks/_worker.py --client httpcache-file --origin http://127.0.0.1:PORT --dir DIR
 
 Needs only the standard library, ``requests`` and the client's own package, so it
 runs unchanged in each peer's venv. Reads one JSON command per line on stdin and
 answers one JSON object per line on the original stdout (anything a library prints
-goes to stderr instead). Exits at EOF on stdin.
+goes to stderr instead). Exits at EOF on stdin, closing its stores first (the runner
+removes ``--dir``; ``httpcache-redis`` clears its ``--redis-prefix``).
+
+Commands: ``warm`` (store what a case reads, find the calls per sample), ``sample`` (one
+timed sample), ``scale_fill`` (fill the store-size case's own store; ``_fill.py``,
+``_copies.py``), ``profile``, ``quit``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ import json
 import os
 import platform
 import pstats
-import sqlite3
 import sys
 import threading
 import time
@@ -28,17 +32,15 @@ from importlib import metadata
 from typing import Any, Callable, Mapping, Optional, TextIO, Union
 
 import requests
-from _workload import CASES, HOT_URLS, MAX_AGE, SIZES, THREADS
+from _copies import Copier, CopyError
+from _fill import fill
+from _sessions import Built, build
+from _workload import CASES, CLIENTS, HOT_URLS, MAX_AGE, SIZES, STORM_URLS, THREADS
 from requests.adapters import BaseAdapter
 from requests.models import PreparedRequest, Response
 from requests.structures import CaseInsensitiveDict
 
-PACKAGES = {
-    "httpcache": "httpcache",
-    "cachecontrol": "cachecontrol",
-    "requests-cache": "requests-cache",
-    "hishel": "hishel",
-}
+SCALE_HOT = "scale-hot"  # the scale case's one hit URL: /fresh/1k/scale-hot; its fillers are /fresh/1k/fill-<i>
 
 
 class PrebuiltAdapter(BaseAdapter):
@@ -82,41 +84,26 @@ class PrebuiltAdapter(BaseAdapter):
         pass
 
 
-def build_session(client: str) -> requests.Session:
-    """The client's session; peers are imported by name (each lives in its own venv)."""
-    session: requests.Session
-    if client == "F1":
-        session = requests.Session()
-        session.mount("http://", PrebuiltAdapter())
-    elif client == "F2":
-        session = requests.Session()
-    elif client == "httpcache":
-        httpcache: Any = importlib.import_module("httpcache")
-        session = httpcache.CacheControl(requests.Session())  # DictCache
-    elif client == "cachecontrol":
-        cachecontrol: Any = importlib.import_module("cachecontrol")
-        session = cachecontrol.CacheControl(requests.Session())  # in-memory DictCache
-    elif client == "requests-cache":
-        requests_cache: Any = importlib.import_module("requests_cache")
-        # EXPIRE_IMMEDIATELY: without freshness headers a response is stored already
-        # stale, so only the response headers decide (as in conformance/proxy.py).
-        session = requests_cache.CachedSession(
-            backend="memory", cache_control=True, expire_after=requests_cache.EXPIRE_IMMEDIATELY
-        )
-    elif client == "hishel":
-        hishel: Any = importlib.import_module("hishel")
-        hishel_requests: Any = importlib.import_module("hishel.requests")
-        conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-        adapter = hishel_requests.CacheAdapter(
-            storage=hishel.SqliteStorage(connection=conn), rfc=hishel.CacheOptions(shared=False)
-        )
-        session = requests.Session()
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-    else:
-        raise ValueError(f"unknown client {client!r}")
-    session.trust_env = False  # no proxy / netrc / CA lookups in the environment
-    return session
+class Options:
+    def __init__(self, client: str, origin: str, directory: str, redis_url: str, redis_prefix: str) -> None:
+        self.client = client
+        self.origin = origin.rstrip("/")
+        self.directory = directory
+        self.redis_url = redis_url
+        self.redis_prefix = redis_prefix
+
+    def build(self, name: str) -> Built:
+        """A session on a new store named ``name`` (its own subdirectory, or Redis prefix)."""
+        if self.client in ("F1", "F2"):
+            session = requests.Session()
+            if self.client == "F1":
+                session.mount("http://", PrebuiltAdapter())
+            session.trust_env = False
+            return Built(session)
+        directory = os.path.join(self.directory, name)
+        os.makedirs(directory, exist_ok=True)
+        prefix = f"{self.redis_prefix}{name}:" if self.redis_prefix else ""
+        return build(self.client, directory, self.redis_url, prefix)
 
 
 def versions(client: str) -> dict[str, str]:
@@ -126,37 +113,51 @@ def versions(client: str) -> dict[str, str]:
         "requests": metadata.version("requests"),
         "urllib3": metadata.version("urllib3"),
     }
-    if client in PACKAGES:
+    package = CLIENTS[client].package
+    if package:
         try:
-            found[client] = metadata.version(PACKAGES[client])
+            found["package"] = f"{package} {metadata.version(package)}"
         except metadata.PackageNotFoundError:  # a source tree on PYTHONPATH
-            found[client] = str(getattr(importlib.import_module(client), "__version__", "?"))
+            module = importlib.import_module(package.replace("-", "_"))
+            found["package"] = f"{package} {getattr(module, '__version__', '?')} (source tree)"
     return found
 
 
 class Bench:
-    def __init__(self, client: str, origin: str) -> None:
-        self.client = client
-        self.origin = origin.rstrip("/")
-        self.session = build_session(client)
-        self.serial = 0  # distinct URLs for miss_store
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.client = options.client
+        self.origin = options.origin
+        self.main = options.build("main")
+        self.session = self.main.session
+        self.scale: Optional[Built] = None  # the scale case's own store, made by scale_fill
+        self.scale_filled = 0  # filler entries stored for real in it
+        self.copier: Union[Copier, str, None] = None  # or why there is none
+        self.scale_copies = 0  # entries written as copies (the copier's two templates are real)
+        self.serial = 0  # distinct URLs for miss_store and storm
         self.hot = [self.url("threads", i) for i in range(HOT_URLS)]
 
-    def url(self, case: str, n: int) -> str:
+    def url(self, case: str, n: Union[int, str]) -> str:
         return self.origin + CASES[case][1].format(n=n)
 
     def urls(self, case: str, calls: int) -> list[str]:
         if case == "miss_store":
             first, self.serial = self.serial, self.serial + calls
             return [self.url(case, n) for n in range(first, first + calls)]
-        return [self.url(case, 0)] * calls
+        if case == "scale" and self.scale is not None:
+            return [self.url(case, SCALE_HOT)] * calls
+        return [self.url("hit_1k" if case == "scale" else case, 0)] * calls  # F1, F2: hit_1k's call
+
+    def session_for(self, case: str) -> Any:
+        return self.scale.session if case == "scale" and self.scale is not None else self.session
 
     def prime(self, case: str) -> None:
         """Make the cache hold what the case reads (a miss + store per URL)."""
-        if case == "miss_store":
+        if case in ("miss_store", "storm"):
             return  # every call is a new URL
-        for url in self.hot if case == "threads" else [self.url(case, 0)]:
-            self.session.get(url).content  # noqa: B018 - read so a cache stores it
+        get = self.session_for(case).get
+        for url in self.hot if case == "threads" else self.urls(case, 1):
+            get(url).content  # noqa: B018 - read so a cache stores it
 
     # -- measuring -------------------------------------------------------------------
 
@@ -164,7 +165,7 @@ class Bench:
         """``calls`` GETs one after the other; the body is always read."""
         expected = SIZES["1m"] if case == "hit_1m" else SIZES["1k"]
         urls = self.urls(case, calls)
-        get = self.session.get
+        get = self.session_for(case).get
         bad = 0
         gc.collect()
         start = time.perf_counter_ns()
@@ -174,23 +175,22 @@ class Bench:
         elapsed = time.perf_counter_ns() - start
         return {"ns": elapsed, "calls": calls, "bad": bad, "errors": 0}
 
-    def threaded(self, calls: int) -> dict[str, Any]:
-        """THREADS threads share the session, each making ``calls // THREADS`` GETs over the hot URLs."""
-        per_thread = max(1, calls // THREADS)
+    def _threads(self, plan: Callable[[int], list[str]], calls_per_thread: int) -> dict[str, Any]:
+        """THREADS threads share the session, released together; thread ``t`` GETs ``plan(t)``."""
         expected = SIZES["1k"]
         errors = [0] * THREADS
         bad = [0] * THREADS
         first_error: list[str] = []
         barrier = threading.Barrier(THREADS + 1)
         get = self.session.get
-        hot = self.hot
+        work_lists = [plan(t) for t in range(THREADS)]
 
         def work(t: int) -> None:
-            offset = t * (HOT_URLS // THREADS)
+            urls = work_lists[t]
             barrier.wait()
-            for i in range(per_thread):
+            for url in urls:
                 try:
-                    if len(get(hot[(offset + i) % HOT_URLS]).content) != expected:
+                    if len(get(url).content) != expected:
                         bad[t] += 1
                 except Exception as exc:  # noqa: BLE001 - counted, the run goes on
                     errors[t] += 1
@@ -206,16 +206,48 @@ class Bench:
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter_ns() - start
-        out: dict[str, Any] = {"ns": elapsed, "calls": per_thread * THREADS, "bad": sum(bad), "errors": sum(errors)}
+        out: dict[str, Any] = {
+            "ns": elapsed,
+            "calls": calls_per_thread * THREADS,
+            "bad": sum(bad),
+            "errors": sum(errors),
+        }
         if first_error:
             out["first_error"] = first_error[0]
         return out
 
+    def threaded(self, calls: int) -> dict[str, Any]:
+        """Each thread makes ``calls // THREADS`` GETs cycling over the hot URLs from its own offset."""
+        per_thread = max(1, calls // THREADS)
+        hot = self.hot
+
+        def plan(t: int) -> list[str]:
+            offset = t * (HOT_URLS // THREADS)
+            return [hot[(offset + i) % HOT_URLS] for i in range(per_thread)]
+
+        return self._threads(plan, per_thread)
+
+    def storm(self, count: int = STORM_URLS) -> dict[str, Any]:
+        """Every thread GETs the same ``count`` never-asked URLs in the same order (a cold storm)."""
+        first, self.serial = self.serial, self.serial + count
+        urls = [self.url("storm", f"{self.client}-{n}") for n in range(first, first + count)]
+        out = self._threads(lambda t: urls, count)
+        out["urls"] = count
+        return out
+
     def sample(self, case: str, calls: int) -> dict[str, Any]:
-        return self.threaded(calls) if case == "threads" else self.sequential(case, calls)
+        if case == "threads":
+            return self.threaded(calls)
+        if case == "storm":
+            return self.storm()
+        return self.sequential(case, calls)
 
     def warm(self, case: str, target_s: float) -> dict[str, Any]:
         """Prime, warm up, and find how many calls take about ``target_s``."""
+        if case == "storm":  # a fixed size: warm the threads' connections and code paths on a small storm
+            result = self.storm(4)
+            result["suggested_calls"] = THREADS * STORM_URLS
+            return result
         self.prime(case)
         calls = THREADS if case == "threads" else 1
         while True:
@@ -227,6 +259,62 @@ class Bench:
         per_call = seconds / result["calls"]
         result["suggested_calls"] = max(THREADS if case == "threads" else 1, round(target_s / max(per_call, 1e-9)))
         return result
+
+    def scale_fill(self, entries: int, real_max: int) -> dict[str, Any]:
+        """Make the scale case's store hold ``entries`` responses: its hot URL (stored from the origin),
+        fillers stored through the session on the memory transport (see _fill.py) up to ``real_max``
+        entries, and past that copies of a real entry written through the store's API (see _copies.py)."""
+        if self.client in ("F1", "F2"):
+            return {"entries": None, "filled": 0, "seconds": 0.0}
+        started = time.perf_counter()
+        if self.scale is None:
+            self.scale = self.options.build("scale")
+            self.scale.session.get(self.url("scale", SCALE_HOT)).content  # noqa: B018 - the one real store
+        scale = self.scale
+        want = max(0, entries - 1)  # besides the hot URL
+        real = min(want, max(0, real_max - 1))
+        urls = [self.url("scale", f"fill-{i}") for i in range(self.scale_filled, real)]
+        result = fill(scale.session, urls, SIZES["1k"], seed=entries)
+        self.scale_filled = max(self.scale_filled, real)
+        copies = 0
+        if want > self.scale_filled + self.scale_copies:
+            if self.copier is None:
+                try:
+                    self.copier = Copier(
+                        self.client,
+                        scale,
+                        lambda url: self._check_fill(fill(scale.session, [url], SIZES["1k"])),
+                        self.url("scale", "template-a"),
+                        self.url("scale", "template-b"),
+                    )
+                    self.scale_copies = 2  # the templates, stored for real
+                    result["templates"] = 2
+                except CopyError as exc:
+                    self.copier = str(exc)
+            first = self.scale_filled + self.scale_copies
+            if isinstance(self.copier, Copier):
+                copies = want - first
+                urls = [self.url("scale", f"copy-{i}") for i in range(first, want)]
+                self.copier.copy(urls, b"x" * SIZES["1k"])
+                self.scale_copies += copies
+            else:  # fill the rest for real (counting what the store holds: a template may be in it)
+                have = scale.entries()
+                missing = entries - have if have is not None else want - self.scale_filled - self.scale_copies
+                urls = [self.url("scale", f"fill-{i}") for i in range(self.scale_filled, self.scale_filled + missing)]
+                more = fill(scale.session, urls, SIZES["1k"], seed=entries)
+                for name in ("filled", "misses", "refetched", "bad", "spot_checks"):
+                    result[name] += more[name]
+                self.scale_filled += len(urls)
+        gc.collect()
+        result.update({"seconds": time.perf_counter() - started, "entries": scale.entries(), "copies": copies})
+        if isinstance(self.copier, str):
+            result["copy_note"] = self.copier
+        return result
+
+    @staticmethod
+    def _check_fill(result: dict[str, Any]) -> None:
+        if result["misses"] != result["filled"] or result["refetched"] or result["bad"]:
+            raise CopyError(f"a template fetch did not check out: {result}")
 
     def profile(self, case: str, calls: int, top: int) -> dict[str, Any]:
         self.warm(case, 0.2)
@@ -240,11 +328,17 @@ class Bench:
         stats.sort_stats("cumulative").print_stats(top)
         return {"text": text.getvalue()}
 
+    def close(self) -> None:
+        for built in (self.main, self.scale):
+            if built is not None:
+                built.close()
+
 
 def serve(bench: Bench, commands: TextIO, answers: TextIO) -> None:
     handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         "warm": lambda cmd: bench.warm(cmd["case"], float(cmd["target_s"])),
         "sample": lambda cmd: bench.sample(cmd["case"], int(cmd["calls"])),
+        "scale_fill": lambda cmd: bench.scale_fill(int(cmd["entries"]), int(cmd["real_max"])),
         "profile": lambda cmd: bench.profile(cmd["case"], int(cmd["calls"]), int(cmd.get("top", 25))),
     }
     for line in commands:
@@ -261,16 +355,19 @@ def serve(bench: Bench, commands: TextIO, answers: TextIO) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--client", required=True)
+    parser.add_argument("--client", required=True, choices=list(CLIENTS))
     parser.add_argument("--origin", required=True)
+    parser.add_argument("--dir", required=True, help="where this worker's disk stores go")
+    parser.add_argument("--redis-url", default="")
+    parser.add_argument("--redis-prefix", default="")
     args = parser.parse_args()
     # The protocol gets the real stdout; whatever else writes to fd 1 lands on stderr.
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     try:
-        bench = Bench(args.client, args.origin)
-        ready: dict[str, Any] = {"ok": True, "versions": versions(args.client)}
+        bench = Bench(Options(args.client, args.origin, args.dir, args.redis_url, args.redis_prefix))
+        ready: dict[str, Any] = {"ok": True, "versions": versions(args.client), "notes": bench.main.notes}
     except Exception:  # noqa: BLE001 - reported to the runner
         answers.write(json.dumps({"ok": False, "error": traceback.format_exc(limit=8)}) + "\n")
         answers.flush()
@@ -282,7 +379,7 @@ def main() -> int:
     except KeyboardInterrupt:
         return 130
     finally:
-        bench.session.close()
+        bench.close()
     return 0
 
 

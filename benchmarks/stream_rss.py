@@ -24,23 +24,19 @@ import contextlib
 import json
 import logging
 import shutil
-import signal
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from types import FrameType
 from typing import Any, Optional
 
+import _cli
+from _procs import HERE, RESULTS, BenchError, Child, clean_env, machine, python_for, started
 from _stream import BLOCK, CLIENTS, WARM_SIZE, body_sha256
-from run import BenchError, Child, clean_env, machine, started, worker_python
 
 log = logging.getLogger("benchmarks")
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 STREAM = HERE / "_stream.py"
 MIB = 1024 * 1024
 HTTPCACHE = ("httpcache-file", "httpcache-sqlite")
@@ -104,7 +100,7 @@ def disk_free(path: Path) -> int:
 def run_client(origin_url: str, client: str, transfer: str, run: Run, tmp: Path, logs: Path, timeout: float) -> Row:
     row = Row(client=client, transfer=transfer, size=run.size)
     peer = CLIENTS[client][0]
-    python, env, why = worker_python(peer)
+    python, env, why = python_for(peer)
     if python is None:
         row.skipped = f"{peer} venv missing: {why}"
         return row
@@ -293,24 +289,95 @@ def report(run: Run, when: str, info: dict[str, str], seconds: float) -> tuple[s
             label = client if len(variants) == 1 else f"{client} ({', '.join(transfers)})"
             lines.append(f"| {label} | {line}")
     lines += ["", "Details (RSS in MiB of the whole process):", "", detail_table(run), ""]
-    notes = []
-    for row in run.rows:
-        if row.result is not None:
-            notes += [f"{row.client}: {note}" for note in row.result.get("notes", [])]
-            warm = row.result.get("warm_from_cache")
-            if warm and warm[1] is False:
-                notes.append(f"{row.client} ({row.transfer}): the warm-up's second request was not a hit")
-        elif row.error:
-            notes.append(f"{row.client} ({row.transfer}) failed:\n\n```\n{row.error.strip()[-1500:]}\n```")
-    sources = {row.result["versions"]["package"] for row in run.rows if row.result and row.client in HTTPCACHE}
-    if len(sources) > 1:
-        notes.append("httpcache's source changed during the run (see Versions): its rows measured different code")
-    if notes:
-        lines += ["Notes:", "", *(f"- {n}" for n in dict.fromkeys(notes)), ""]
+    if notes(run):
+        lines += ["Notes:", "", *(f"- {n}" for n in notes(run)), ""]
     return "\n".join(lines), status
 
 
+def notes(run: Run) -> list[str]:
+    found = []
+    for row in run.rows:
+        if row.result is not None:
+            found += [f"{row.client}: {note}" for note in row.result.get("notes", [])]
+            warm = row.result.get("warm_from_cache")
+            if warm and warm[1] is False:
+                found.append(f"{row.client} ({row.transfer}): the warm-up's second request was not a hit")
+        elif row.error:
+            found.append(f"{row.client} ({row.transfer}) failed:\n\n```\n{row.error.strip()[-1500:]}\n```")
+    sources = {row.result["versions"]["package"] for row in run.rows if row.result and row.client in HTTPCACHE}
+    if len(sources) > 1:
+        found.append("httpcache's source changed during the run (see Versions): its rows measured different code")
+    return list(dict.fromkeys(found))
+
+
 # -- main ------------------------------------------------------------------------------------------
+
+
+def measure(
+    size: int,
+    clients: list[str],
+    transfers: list[str],
+    logs: Path,
+    bound: int = 32 * MIB,
+    interval_ms: float = 2.0,
+    tmp: Optional[Path] = None,
+    timeout: float = 900.0,
+) -> Run:
+    """Start the origin, run each client for each transfer in a fresh process, one after the other.
+
+    Raises BenchError if the origin does not start (a client that fails is a row saying so)."""
+    log.info("computing the body's sha256 (%s)", mib(size))
+    run = Run(size=size, bound=bound, interval_ms=interval_ms, expected_sha=body_sha256(size))
+    root = Path(tempfile.mkdtemp(prefix="httpcache-stream-rss-", dir=tmp))
+    try:
+        with contextlib.ExitStack() as stack:
+            cmd = [sys.executable, str(STREAM), "origin"]
+            origin = stack.enter_context(started(Child("origin", cmd, clean_env(), logs / "stream-origin.log")))
+            origin_url = f"http://127.0.0.1:{int(origin.receive(START_TIMEOUT)['port'])}"
+            for transfer in transfers:
+                for client in clients:
+                    free = f"{disk_free(root) / MIB:,.0f}"
+                    log.info("%s, %s, %s: running (%s MiB free under %s)", client, transfer, mib(size), free, root)
+                    row = run_client(origin_url, client, transfer, run, root, logs, timeout)
+                    run.rows.append(row)
+                    if row.result is not None:
+                        store, hit = mib(row.over("store")), mib(row.over("hit"))
+                        log.info(
+                            "%s, %s: store %s, hit %s over the baseline (%.1f s)",
+                            client,
+                            transfer,
+                            store,
+                            hit,
+                            row.seconds,
+                        )
+                    else:
+                        log.warning("%s, %s: %s", client, transfer, last_line(row.skipped or row.error))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return run
+
+
+def section(run: Run, seconds: float) -> list[str]:
+    """run.py's part of the report: the main table and the performance target per httpcache row."""
+    verdict_lines, _ = verdicts(run)
+    return [
+        f"## A {run.size / MIB:,.0f} MiB body fetched with stream=True: peak RSS (stream_rss.py's measurement)",
+        "",
+        main_table(run),
+        "",
+        "Each client in a fresh process of its own: warm-up, baseline RSS, store (GET stream=True, "
+        f"iter_content({BLOCK // 1024} KiB), close), hit (the same); peak = max(VmHWM reset before the phase, "
+        f"VmRSS sampled every {run.interval_ms:g} ms) over the baseline. Took {seconds:.0f} s. httpcache's rows "
+        "against the performance issue's target (≤ 0.02x the body) and the stores issue's bound:",
+        "",
+        *verdict_lines,
+        "",
+        "Its clients (peers' versions as above):",
+        "",
+        *(f"- **{c}**: {CLIENTS[c][1]}" for c in dict.fromkeys(row.client for row in run.rows)),
+        *(f"- {n}" for n in notes(run)),
+        "",
+    ]
 
 
 def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
@@ -327,12 +394,8 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=RESULTS, help="where stream_rss.md / .json go")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    for name, allowed in (("clients", tuple(CLIENTS)), ("transfer", TRANSFERS)):
-        chosen = [x.strip() for x in getattr(args, name).split(",") if x.strip()]
-        unknown = [x for x in chosen if x not in allowed]
-        if unknown or not chosen:
-            parser.error(f"--{name}: choose from {','.join(allowed)}")
-        setattr(args, name, [x for x in allowed if x in chosen])
+    args.clients = _cli.choose(parser, "clients", args.clients, CLIENTS)
+    args.transfer = _cli.choose(parser, "transfer", args.transfer, TRANSFERS)
     if not args.size_mb > 0:
         parser.error("--size-mb must be positive")
     return args
@@ -340,64 +403,30 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S"
-    )
-
-    def on_sigterm(signum: int, frame: Optional[FrameType]) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    size = int(args.size_mb * MIB)
+    _cli.setup(args.verbose)
     out: Path = args.out
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = _cli.utc_now()
     started_at = time.monotonic()
-    log.info("computing the body's sha256 (%s)", mib(size))
-    run = Run(size=size, bound=int(args.bound_mb * MIB), interval_ms=args.interval_ms, expected_sha=body_sha256(size))
-    tmp = Path(tempfile.mkdtemp(prefix="httpcache-stream-rss-", dir=args.tmp))
     try:
-        with contextlib.ExitStack() as stack:
-            cmd = [sys.executable, str(STREAM), "origin"]
-            origin = stack.enter_context(started(Child("origin", cmd, clean_env(), logs / "stream-origin.log")))
-            origin_url = f"http://127.0.0.1:{int(origin.receive(START_TIMEOUT)['port'])}"
-            for transfer in args.transfer:
-                for client in args.clients:
-                    log.info(
-                        "%s, %s, %s: running (%s MiB free under %s)",
-                        client,
-                        transfer,
-                        mib(size),
-                        f"{disk_free(tmp) / MIB:,.0f}",
-                        tmp,
-                    )
-                    row = run_client(origin_url, client, transfer, run, tmp, logs, args.timeout)
-                    run.rows.append(row)
-                    if row.result is not None:
-                        log.info(
-                            "%s, %s: store %s, hit %s over the baseline (%.1f s)",
-                            client,
-                            transfer,
-                            mib(row.over("store")),
-                            mib(row.over("hit")),
-                            row.seconds,
-                        )
-                    else:
-                        log.warning("%s, %s: %s", client, transfer, last_line(row.skipped or row.error))
+        run = measure(
+            size=int(args.size_mb * MIB),
+            clients=args.clients,
+            transfers=args.transfer,
+            logs=logs,
+            bound=int(args.bound_mb * MIB),
+            interval_ms=args.interval_ms,
+            tmp=args.tmp,
+            timeout=args.timeout,
+        )
     except BenchError as exc:
         log.error("%s", exc)
         return 3
     except KeyboardInterrupt:
         log.error("interrupted; stopped the origin and the client")
         return 130
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     info = machine()
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        meminfo = Path("/proc/meminfo").read_text().splitlines()
-        info["ram"] = f"{int(meminfo[0].split()[1]) / MIB:,.1f} GiB"
     text, status = report(run, when, info, time.monotonic() - started_at)
     print(text)
     (out / "stream_rss.md").write_text(text, encoding="utf-8")
