@@ -1,0 +1,189 @@
+"""Where a 1 KB fresh hit's time goes, next to the floors it cannot go below.
+
+    python benchmarks/hit_floor.py            # about 10 s
+    python benchmarks/hit_floor.py --rounds 5 # quicker, noisier
+
+run.py measures a hit against F1 (requests' own per-call cost: an adapter that returns
+one prebuilt ``Response`` every time). A cache cannot hand every caller the same
+``Response`` object: each hit needs a new one, with its own ``urllib3`` response behind
+``raw``. This script measures, side by side in one process and interleaved round by
+round (medians over rounds of the best of 3 repeats):
+
+* **F1**: as in run.py;
+* **F1b**: an adapter that builds a new ``Response`` per call, the way every
+  ``requests`` transport does (a urllib3 ``HTTPResponse`` over the body in memory, then
+  ``HTTPAdapter.build_response``), with the body already read: the least a cache that
+  returns a new response per call can cost;
+* **httpcache**: ``CacheControl(Session())`` (DictCache), a 1 KB fresh hit, ``.content`` read;
+
+then times httpcache's own steps on the same hit in isolation, and prints a cProfile
+of the hit (``--top``). Prints Markdown; nothing passes or fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import json
+import pstats
+import statistics
+import subprocess
+import sys
+import timeit
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import requests
+from _cli import setup, utc_now
+from _procs import clean_env, machine
+from _worker import PrebuiltAdapter
+from requests.adapters import HTTPAdapter
+from requests.models import PreparedRequest, Response
+from urllib3 import HTTPResponse
+from urllib3._collections import HTTPHeaderDict
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # httpcache from this source tree
+CALLS = 300  # per repeat
+
+
+class FreshResponseAdapter(HTTPAdapter):
+    """F1b: a new Response per call, built as a transport builds one, body already read."""
+
+    def __init__(self, template: Response) -> None:
+        super().__init__()
+        self._lines = list(template.raw.headers.items())
+        self._body = template.content
+
+    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:  # type: ignore[override]
+        headers = HTTPHeaderDict()
+        for name, value in self._lines:
+            headers.add(name, value)
+        raw = HTTPResponse(
+            body=io.BytesIO(b""),
+            headers=headers,
+            status=200,
+            version=11,
+            reason="OK",
+            preload_content=False,
+            decode_content=False,
+            request_method=request.method,
+            request_url=request.url,
+        )
+        resp = self.build_response(request, raw)
+        resp._content = self._body
+        resp._content_consumed = True  # type: ignore[attr-defined]
+        return resp
+
+
+def session(adapter: Optional[requests.adapters.BaseAdapter] = None, cached: bool = False) -> requests.Session:
+    s = requests.Session()
+    s.trust_env = False
+    if adapter is not None:
+        s.mount("http://", adapter)
+    if cached:
+        from httpcache import CacheControl
+
+        s = CacheControl(s)
+    return s
+
+
+def best_of(call: Callable[[], object], repeat: int = 3) -> float:
+    """µs per call: the best of ``repeat`` timings of CALLS calls (gc collected first)."""
+    gc.collect()
+    return min(timeit.repeat(call, number=CALLS, repeat=repeat)) / CALLS * 1e6
+
+
+def steps(cached: requests.Session, url: str) -> dict[str, float]:
+    """httpcache's own steps on the hit, each timed alone (private names: this is our benchmark)."""
+    from httpcache import adapter as hc_adapter
+
+    adapter: Any = cached.get_adapter(url)
+    request = cached.prepare_request(requests.Request("GET", url))
+    view = hc_adapter._request_view(request)
+    lookup = adapter.controller.lookup(view)
+    stored, age = lookup.stored, lookup.decision.age
+    kwargs: dict[str, Any] = {"stream": False, "timeout": None, "verify": True, "cert": None, "proxies": {}}
+    return {
+        "adapter.send, all of it": best_of(lambda: adapter.send(request, **kwargs)),
+        "request view (memoised)": best_of(lambda: hc_adapter._request_view(request)),
+        "lookup: key, store get, memo, Vary, freshness (RFC 9111 §4)": best_of(
+            lambda: adapter.controller.lookup(view).release()
+        ),
+        "building the Response and its urllib3 response": best_of(
+            lambda: adapter._from_cache(request, view, stored, age, kwargs)
+        ),
+    }
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--top", type=int, default=20, help="cProfile rows")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    setup(args.verbose)
+    origin = subprocess.Popen(
+        [sys.executable, str(HERE / "_origin.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=clean_env(),
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert origin.stdout is not None
+        url = f"http://127.0.0.1:{json.loads(origin.stdout.readline())['port']}/fresh/1k/0"
+        template = session().get(url)
+        clients = {
+            "F1": session(PrebuiltAdapter()),
+            "F1b": session(FreshResponseAdapter(template)),
+            "httpcache": session(cached=True),
+        }
+        for s in clients.values():
+            for _ in range(200):
+                assert len(s.get(url).content) == 1024
+        samples: dict[str, list[float]] = {name: [] for name in clients}
+        names = list(clients)
+        for r in range(args.rounds):
+            for name in names[r % len(names) :] + names[: r % len(names)]:  # rotated each round
+                s = clients[name]
+                samples[name].append(best_of(lambda: s.get(url).content))  # noqa: B023 - used at once
+        med = {name: statistics.median(values) for name, values in samples.items()}
+        own = steps(clients["httpcache"], url)
+        profiler = cProfile.Profile()
+        hit = clients["httpcache"]
+        profiler.enable()
+        for _ in range(2000):
+            hit.get(url).content  # noqa: B018
+        profiler.disable()
+    finally:
+        if origin.stdin is not None:
+            origin.stdin.close()
+        origin.terminate()
+        origin.wait(10)
+    info = machine()
+    print(f"# 1 KB fresh hit against its floors, {utc_now()}\n")
+    print(f"Machine: {', '.join(f'{k} {v}' for k, v in info.items())}; {args.rounds} rounds.\n")
+    print("| client | µs per call | x F1 | x F1b | over F1b |")
+    print("|---|---|---|---|---|")
+    for name, value in med.items():
+        ratios = f"{value / med['F1']:.2f}x | {value / med['F1b']:.2f}x"
+        print(f"| {name} | {value:.1f} | {ratios} | {value - med['F1b']:+.1f} µs |")
+    print("\nhttpcache's steps, each timed alone (µs per call; the cache's part of the hit):\n")
+    print("| step | µs |")
+    print("|---|---|")
+    for step, value in own.items():
+        print(f"| {step} | {value:.1f} |")
+    print(f"\ncProfile of 2000 httpcache hits, top {args.top} by own time:\n\n```")
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(args.top)
+    print(text.getvalue().strip())
+    print("```")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
