@@ -341,7 +341,9 @@ def test_redis_outage_mid_run_is_invisible_to_callers(
 
             resumed = wait_for(caching_resumed, 15.0)
             t_resumed = time.monotonic()
-            time.sleep(0.3)  # a little more traffic with the cache back
+            # a little more traffic with the cache back: at least 20 repeated URLs started
+            # after it (waited for, not slept for: on a loaded machine the threads run slowly)
+            wait_for(lambda: hammer.count(lambda o: o.start > t_resumed and o.path in FIXED) >= 20, 10.0)
         finally:
             hammer.stop()
             sess.close()
