@@ -16,8 +16,10 @@ round (medians over rounds of the best of 3 repeats):
   returns a new response per call can cost;
 * **httpcache**: ``CacheControl(Session())`` (DictCache), a 1 KB fresh hit, ``.content`` read;
 
-then times httpcache's own steps on the same hit in isolation, and prints a cProfile
-of the hit (``--top``). Prints Markdown; nothing passes or fails.
+then times httpcache's own steps on the same hit in isolation, compares one thread
+with eight sharing the session (F1 and httpcache: does the cache add contention of its
+own?), and prints a cProfile of the hit (``--top``). Prints Markdown; nothing passes
+or fails.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import pstats
 import statistics
 import subprocess
 import sys
+import threading
+import time
 import timeit
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -118,6 +122,26 @@ def steps(cached: requests.Session, url: str) -> dict[str, float]:
     }
 
 
+def per_second(s: requests.Session, urls: list[str], threads: int, calls: int = 2400) -> float:
+    """Hits per second by ``threads`` threads sharing ``s``, cycling over ``urls``."""
+    start = threading.Barrier(threads + 1)
+
+    def work(offset: int) -> None:
+        start.wait()
+        for i in range(calls // threads):
+            s.get(urls[(i + offset * 7) % len(urls)]).content  # noqa: B018
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for worker in workers:
+        worker.start()
+    gc.collect()
+    start.wait()
+    began = time.perf_counter()
+    for worker in workers:
+        worker.join()
+    return calls // threads * threads / (time.perf_counter() - began)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=15)
@@ -152,6 +176,12 @@ def main(argv: Optional[list[str]] = None) -> int:
                 s = clients[name]
                 samples[name].append(best_of(lambda: s.get(url).content))  # noqa: B023 - used at once
         med = {name: statistics.median(values) for name, values in samples.items()}
+        hot = [url.replace("/0", f"/{i}") for i in range(100)]
+        rates: dict[tuple[str, int], list[float]] = {}
+        for _round in range(max(3, args.rounds // 3)):
+            for name in ("F1", "httpcache"):
+                for threads in (1, 8):
+                    rates.setdefault((name, threads), []).append(per_second(clients[name], hot, threads))
         own = steps(clients["httpcache"], url)
         profiler = cProfile.Profile()
         hit = clients["httpcache"]
@@ -172,6 +202,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     for name, value in med.items():
         ratios = f"{value / med['F1']:.2f}x | {value / med['F1b']:.2f}x"
         print(f"| {name} | {value:.1f} | {ratios} | {value - med['F1b']:+.1f} µs |")
+    print("\nOne thread against eight sharing the session (100 hot URLs; hits per second, best round):\n")
+    print("| client | 1 thread | 8 threads | 8 against 1 |")
+    print("|---|---|---|---|")
+    for name in ("F1", "httpcache"):
+        one, eight = max(rates[(name, 1)]), max(rates[(name, 8)])
+        print(f"| {name} | {one:,.0f} | {eight:,.0f} | {eight / one:.3f}x |")
     print("\nhttpcache's steps, each timed alone (µs per call; the cache's part of the hit):\n")
     print("| step | µs |")
     print("|---|---|")
