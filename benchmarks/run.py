@@ -326,8 +326,8 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     parser.add_argument(
         "--profile", nargs="?", const="httpcache", metavar="CLIENT", help="cProfile CLIENT's 1 KB fresh hits instead"
     )
-    parser.add_argument("--profile-case", default="hit_1k", choices=list(ROUND_CASES), help=argparse.SUPPRESS)
-    parser.add_argument("--profile-calls", type=int, default=20_000, help=argparse.SUPPRESS)
+    parser.add_argument("--profile-case", default="hit_1k", choices=list(ROUND_CASES), help="the case --profile runs")
+    parser.add_argument("--profile-calls", type=int, default=20_000, help="how many calls --profile runs")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     clients = _cli.choose(parser, "clients", args.clients, CLIENTS)

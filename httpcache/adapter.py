@@ -164,7 +164,18 @@ def _mark(resp: Response, from_cache: bool) -> Response:
 
 
 def _discard(resp: Response) -> None:
-    """Read and release a response we will not hand over (keeps the connection reusable)."""
+    """Read and release a response we will not hand over (keeps the connection reusable).
+    A urllib3 response is drained as it is (no decoding, none of requests' reading
+    machinery): a 304 has no content to read (RFC 9110 §15.4.5), only its end to reach."""
+    raw = resp.raw
+    if isinstance(raw, HTTPResponse) and not getattr(resp, "_content_consumed", True):
+        raw.drain_conn()
+        fp = getattr(raw, "_fp", None)
+        if fp is None or (callable(getattr(fp, "isclosed", None)) and fp.isclosed()):
+            raw.release_conn()  # read to its end: the connection goes back to the pool
+        else:
+            raw.close()  # draining failed: the connection is closed, never reused
+        return
     try:
         resp.content  # noqa: B018 - drains the body
     except Exception:

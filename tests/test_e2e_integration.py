@@ -590,3 +590,19 @@ def test_credentialed_response_served_again_after_other_users(origin: Origin, se
     b2 = get("B")
     assert b2.content == b"data of B"
     assert origin.count("/me") == 3
+
+
+def test_revalidations_keep_the_connection(origin: Origin) -> None:
+    """A 304 we do not hand over is read to its end and its connection goes back to the
+    pool: two hundred revalidations, one connection."""
+    origin.route("/v", validating(b"body", [("Cache-Control", "no-cache")], etag='"e"'))
+    transport = HTTPAdapter()
+    sess = requests.Session()
+    sess.trust_env = False
+    sess.mount("http://", transport)
+    sess = CacheControl(sess)
+    for _ in range(200):
+        assert sess.get(origin.url("/v")).content == b"body"
+    assert origin.count("/v") == 200  # every one revalidated (no-cache) ...
+    (pool,) = [transport.poolmanager.pools[key] for key in transport.poolmanager.pools.keys()]  # noqa: SIM118 - no __iter__
+    assert pool.num_requests == 200 and pool.num_connections == 1  # ... over one connection
