@@ -102,17 +102,17 @@ def best_of(call: Callable[[], object], repeat: int = 3) -> float:
 
 def steps(cached: requests.Session, url: str) -> dict[str, float]:
     """httpcache's own steps on the hit, each timed alone (private names: this is our benchmark)."""
-    from httpcache import adapter as hc_adapter
+    from httpcache import _messages
 
     adapter: Any = cached.get_adapter(url)
     request = cached.prepare_request(requests.Request("GET", url))
-    view = hc_adapter._request_view(request)
+    view = _messages._request_view(request)
     lookup = adapter.controller.lookup(view)
     stored, age = lookup.stored, lookup.decision.age
     kwargs: dict[str, Any] = {"stream": False, "timeout": None, "verify": True, "cert": None, "proxies": {}}
     return {
         "adapter.send, all of it": best_of(lambda: adapter.send(request, **kwargs)),
-        "request view (memoised)": best_of(lambda: hc_adapter._request_view(request)),
+        "request view (memoised)": best_of(lambda: _messages._request_view(request)),
         "lookup: key, store get, memo, Vary, freshness (RFC 9111 §4)": best_of(
             lambda: adapter.controller.lookup(view).release()
         ),

@@ -1,0 +1,211 @@
+"""The ``requests`` and ``urllib3`` objects the adapter reads and builds: views of
+requests and responses for the policy, stored bodies, and responses built from stored
+ones. Private to ``adapter``."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+from requests.adapters import HTTPAdapter
+from requests.models import PreparedRequest, Response
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
+from urllib3 import HTTPResponse
+from urllib3._collections import HTTPHeaderDict
+
+from . import policy
+from ._headers import Headers
+from .models import RequestView, ResponseView, StoredResponse
+
+log = logging.getLogger("httpcache")
+
+_VIEWS: dict[tuple[object, ...], RequestView] = {}
+_VIEWS_MAX = 512
+
+
+#: requests keeps a CaseInsensitiveDict's lines as ``_store``: lower-cased name -> (name, value).
+#: Reading and filling it directly is much cheaper than the mapping protocol; checked once here,
+#: and the public protocol is used when a version of requests ever keeps them differently.
+def _cid_store_usable() -> bool:
+    store = getattr(CaseInsensitiveDict({"A": "b"}), "_store", None)
+    return isinstance(store, OrderedDict) and list(store.items()) == [("a", ("A", "b"))]
+
+
+_CID_STORE = _cid_store_usable()
+
+
+def _request_view(request: PreparedRequest) -> RequestView:
+    """The policy's view of a request; views are immutable, so a request like one seen
+    before (same method, URL and header lines) reuses its view."""
+    lines = request.headers._store.values() if _CID_STORE and type(request.headers) is CaseInsensitiveDict else None  # type: ignore[attr-defined]
+    memo_key = (request.method, request.url, *(request.headers.items() if lines is None else lines))
+    view = _VIEWS.get(memo_key)
+    if view is None:
+        url = request.url.decode("utf-8") if isinstance(request.url, bytes) else str(request.url or "")
+        view = RequestView((request.method or "GET").upper(), url, Headers(request.headers.items()))
+        if len(_VIEWS) >= _VIEWS_MAX:
+            _VIEWS.clear()
+        _VIEWS[memo_key] = view
+    return view
+
+
+def _response_view(resp: Response) -> ResponseView:
+    raw_headers = getattr(resp.raw, "headers", None)
+    items: Any = raw_headers.items() if isinstance(raw_headers, HTTPHeaderDict) else resp.headers.items()
+    return ResponseView(int(resp.status_code), Headers(items), resp.reason or "")
+
+
+def _expected_length(method: str, resp: ResponseView) -> Optional[int]:
+    """How many body bytes a complete response has, when the framing says (RFC 9112 §6.3)."""
+    if method == "HEAD" or resp.status in (204, 304) or resp.status < 200:
+        return 0
+    if "transfer-encoding" in resp.headers:
+        return None
+    lengths = {v.strip() for v in resp.headers.get_all("content-length")}
+    if len(lengths) != 1:
+        return None
+    value = lengths.pop()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+def _body_of(stored: StoredResponse, start: int = 0, stop: Optional[int] = None) -> Union[bytes, io.RawIOBase, None]:
+    """A stored body (or ``[start, stop)`` of it): bytes, or a file reading it from the store
+    (None if the store's reader was already let go)."""
+    if stored.stream is None:
+        return stored.body if start == 0 and stop is None else stored.body[start:stop]
+    return stored.stream.stream(start, stop)
+
+
+def _whole_body(stored: StoredResponse) -> Optional[bytes]:
+    """A body kept in the store, read in one piece for a caller who did not ask to stream
+    (requests would read all of it into memory anyway, through urllib3 in 10 KB reads);
+    None, to stream it instead, if the store fails to give all of it."""
+    if stored.stream is None:
+        return stored.body
+    try:
+        return stored.stream.pread(stored.stream.length, 0)
+    except Exception as exc:  # noqa: BLE001 - served as a stream, whose reads report it
+        log.debug("stored body of %s unreadable in one piece (%s): streamed instead", stored.url, exc)
+        return None
+
+
+def _identity_coded(headers: Headers) -> bool:
+    """Is the body as stored what the caller reads (no Content-Encoding to decode)?
+    RFC 9110 §8.4.1: ``identity`` is a synonym for no coding."""
+    coding = headers.get("content-encoding")
+    return coding is None or coding.strip().lower() in ("", "identity")
+
+
+@dataclass(frozen=True)
+class _HitTemplate:
+    """What every response built from one stored response shares, worked out once
+    (see ``StoredResponse.derived``): its header lines without Age, the same lines as
+    requests' ``CaseInsensitiveDict`` keeps them, the text encoding, the content coding."""
+
+    lines: tuple[tuple[str, str], ...]
+    folded: dict[str, tuple[str, str]]
+    encoding: Optional[str]
+    identity: bool
+
+
+def _hit_template(stored: StoredResponse) -> _HitTemplate:
+    lines = tuple((name, value) for name, value in stored.headers.items() if name.lower() != "age")
+    folded: dict[str, tuple[str, str]] = {}
+    for name, value in lines:  # as HTTPHeaderDict shows them: the first name, values joined by ", "
+        low = name.lower()
+        seen = folded.get(low)
+        folded[low] = (name, value) if seen is None else (seen[0], f"{seen[1]}, {value}")
+    encoding = get_encoding_from_headers(CaseInsensitiveDict(dict(folded.values())))
+    return _HitTemplate(lines, folded, encoding, _identity_coded(stored.headers))
+
+
+def _with_fields(request: PreparedRequest, fields: tuple[tuple[str, str], ...]) -> PreparedRequest:
+    """A copy of ``request`` with ``fields`` set, the caller's left as it was. Only the
+    header fields are copied: nothing on the way to the origin changes the rest (the
+    cookie jar, whose copy ``PreparedRequest.copy`` makes, is read when a request is
+    prepared, not when it is sent)."""
+    copy = PreparedRequest.__new__(PreparedRequest)
+    copy.__dict__.update(request.__dict__)
+    copy.headers = request.headers.copy()
+    for name, value in fields:
+        copy.headers[name] = value
+    return copy
+
+
+def _mark(resp: Response, from_cache: bool) -> Response:
+    resp.from_cache = from_cache  # type: ignore[attr-defined]
+    return resp
+
+
+def _discard(resp: Response) -> None:
+    """Read and release a response we will not hand over (keeps the connection reusable).
+    A urllib3 response is drained as it is (no decoding, none of requests' reading
+    machinery): a 304 has no content to read (RFC 9110 §15.4.5), only its end to reach."""
+    raw = resp.raw
+    if isinstance(raw, HTTPResponse) and not getattr(resp, "_content_consumed", True):
+        raw.drain_conn()
+        fp = getattr(raw, "_fp", None)
+        if fp is None or (callable(getattr(fp, "isclosed", None)) and fp.isclosed()):
+            raw.release_conn()  # read to its end: the connection goes back to the pool
+        else:
+            raw.close()  # draining failed: the connection is closed, never reused
+        return
+    try:
+        resp.content  # noqa: B018 - drains the body
+    except Exception:
+        log.debug("error draining a discarded response", exc_info=True)
+    finally:
+        resp.close()
+
+
+def _build_hit(
+    connection: HTTPAdapter,
+    request: PreparedRequest,
+    stored: StoredResponse,
+    template: _HitTemplate,
+    body: Union[bytes, io.RawIOBase],
+    age: float,
+    preload: bool,
+) -> Response:
+    """A response from a stored one, from its template: the same ``Response`` that
+    ``HTTPAdapter.build_response`` makes of the same urllib3 response, built directly.
+    (build_response's cookie step does nothing for a response that did not come off a
+    connection; the session's own cookie step runs as for any response.)"""
+    preloaded = preload and isinstance(body, bytes)
+    age_value = policy.age_header(age)  # RFC 9111 §5.1
+    header_dict = HTTPHeaderDict()
+    for name, value in template.lines:
+        header_dict.add(name, value)
+    header_dict.add("Age", age_value)
+    raw = HTTPResponse(
+        body=io.BytesIO(b"" if preloaded else body) if isinstance(body, bytes) else body,
+        headers=header_dict,
+        status=stored.status,
+        version=11,
+        reason=stored.reason,
+        preload_content=False,
+        decode_content=False,
+        request_method=request.method,
+        request_url=request.url,
+    )
+    resp = Response()
+    resp.status_code = stored.status
+    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+    store = headers._store  # type: ignore[attr-defined]  # checked by _CID_STORE
+    store.update(template.folded)
+    store["age"] = ("Age", age_value)
+    resp.headers = headers
+    resp.encoding = template.encoding
+    resp.raw = raw
+    resp.reason = stored.reason
+    resp.url = request.url.decode("utf-8") if isinstance(request.url, bytes) else str(request.url)
+    resp.request = request
+    resp.connection = connection
+    if preloaded and isinstance(body, bytes):
+        resp._content = body
+        resp._content_consumed = True  # type: ignore[attr-defined]
+    return _mark(resp, True)
