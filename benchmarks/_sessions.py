@@ -12,10 +12,30 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import platform
 import sqlite3
+import sys
+from importlib import metadata
 from typing import Any, Callable, Optional
 
 import requests
+
+
+def versions(package: str) -> dict[str, str]:
+    """This interpreter's Python, requests and urllib3 versions, and ``package``'s ("" for none)."""
+    found = {
+        "python": platform.python_version(),
+        "executable": sys.executable,
+        "requests": metadata.version("requests"),
+        "urllib3": metadata.version("urllib3"),
+    }
+    if package:
+        try:
+            found["package"] = f"{package} {metadata.version(package)}"
+        except metadata.PackageNotFoundError:  # a source tree on PYTHONPATH
+            module = importlib.import_module(package.replace("-", "_"))
+            found["package"] = f"{package} {getattr(module, '__version__', '?')} (source tree)"
+    return found
 
 
 class _FlockLock:

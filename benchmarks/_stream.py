@@ -39,7 +39,6 @@ import http.client
 import importlib
 import json
 import os
-import platform
 import random
 import re
 import sys
@@ -48,7 +47,6 @@ import time
 import traceback
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import metadata
 from typing import Any, Iterator, Optional
 from urllib.parse import urlsplit
 
@@ -297,20 +295,11 @@ class Sampler:
 # -- the worker ------------------------------------------------------------------------------
 
 
-def versions(client: str) -> dict[str, str]:
-    found = {
-        "python": platform.python_version(),
-        "executable": sys.executable,
-        "requests": metadata.version("requests"),
-        "urllib3": metadata.version("urllib3"),
-    }
-    package = CLIENTS[client][0]
-    try:
-        found["package"] = f"{package} {metadata.version(package)}"
-    except metadata.PackageNotFoundError:  # a source tree on PYTHONPATH
-        module = importlib.import_module(package.replace("-", "_"))
-        found["package"] = f"{package} {getattr(module, '__version__', '?')} (source tree)"
-    if package == "httpcache":  # its source is being edited: say which one this process ran
+def stream_versions(client: str) -> dict[str, str]:
+    import _sessions  # the worker's side only (see Stream)
+
+    found = _sessions.versions(CLIENTS[client][0])
+    if CLIENTS[client][0] == "httpcache":  # its source is being edited: say which one this process ran
         found["package"] += f", src {source_digest(importlib.import_module('httpcache').__file__)}"
     return found
 
@@ -416,7 +405,7 @@ class Worker:
         hit = self.phase(path, size)
         return {
             "ok": True,
-            "versions": versions(self.client),
+            "versions": stream_versions(self.client),
             "notes": self.notes,
             "warm_from_cache": [w["from_cache"] for w in warm],
             "baseline": baseline["VmRSS"],

@@ -18,23 +18,20 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import importlib
 import io
 import json
 import os
-import platform
 import pstats
 import sys
 import threading
 import time
 import traceback
-from importlib import metadata
 from typing import Any, Callable, Mapping, Optional, TextIO, Union
 
 import requests
 from _copies import Copier, CopyError
 from _fill import fill
-from _sessions import Built, build
+from _sessions import Built, build, versions
 from _workload import CASES, CLIENTS, HOT_URLS, MAX_AGE, SIZES, STORM_URLS, THREADS
 from requests.adapters import BaseAdapter
 from requests.models import PreparedRequest, Response
@@ -104,23 +101,6 @@ class Options:
         os.makedirs(directory, exist_ok=True)
         prefix = f"{self.redis_prefix}{name}:" if self.redis_prefix else ""
         return build(self.client, directory, self.redis_url, prefix)
-
-
-def versions(client: str) -> dict[str, str]:
-    found = {
-        "python": platform.python_version(),
-        "executable": sys.executable,
-        "requests": metadata.version("requests"),
-        "urllib3": metadata.version("urllib3"),
-    }
-    package = CLIENTS[client].package
-    if package:
-        try:
-            found["package"] = f"{package} {metadata.version(package)}"
-        except metadata.PackageNotFoundError:  # a source tree on PYTHONPATH
-            module = importlib.import_module(package.replace("-", "_"))
-            found["package"] = f"{package} {getattr(module, '__version__', '?')} (source tree)"
-    return found
 
 
 class Bench:
@@ -367,7 +347,11 @@ def main() -> int:
     sys.stdout = sys.stderr
     try:
         bench = Bench(Options(args.client, args.origin, args.dir, args.redis_url, args.redis_prefix))
-        ready: dict[str, Any] = {"ok": True, "versions": versions(args.client), "notes": bench.main.notes}
+        ready: dict[str, Any] = {
+            "ok": True,
+            "versions": versions(CLIENTS[args.client].package),
+            "notes": bench.main.notes,
+        }
     except Exception:  # noqa: BLE001 - reported to the runner
         answers.write(json.dumps({"ok": False, "error": traceback.format_exc(limit=8)}) + "\n")
         answers.flush()

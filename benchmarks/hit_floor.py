@@ -28,10 +28,8 @@ import argparse
 import cProfile
 import gc
 import io
-import json
 import pstats
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -41,7 +39,7 @@ from typing import Any, Callable, Optional
 
 import requests
 from _cli import setup, utc_now
-from _procs import clean_env, machine
+from _procs import START_TIMEOUT, Child, Origin, clean_env, machine, started
 from _worker import PrebuiltAdapter
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest, Response
@@ -149,17 +147,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     setup(args.verbose)
-    origin = subprocess.Popen(
-        [sys.executable, str(HERE / "_origin.py")],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env=clean_env(),
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        assert origin.stdout is not None
-        url = f"http://127.0.0.1:{json.loads(origin.stdout.readline())['port']}/fresh/1k/0"
+    logs = HERE / "results" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, str(HERE / "_origin.py")]
+    with started(Child("origin", cmd, clean_env(), logs / "hit_floor-origin.log")) as origin:
+        base = Origin(int(origin.receive(START_TIMEOUT)["port"])).url
+        url = f"{base}/fresh/1k/0"
         template = session().get(url)
         clients = {
             "F1": session(PrebuiltAdapter()),
@@ -176,7 +169,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 s = clients[name]
                 samples[name].append(best_of(lambda: s.get(url).content))  # noqa: B023 - used at once
         med = {name: statistics.median(values) for name, values in samples.items()}
-        hot = [url.replace("/0", f"/{i}") for i in range(100)]
+        hot = [f"{base}/fresh/1k/{i}" for i in range(100)]
         rates: dict[tuple[str, int], list[float]] = {}
         for _round in range(max(3, args.rounds // 3)):
             for name in ("F1", "httpcache"):
@@ -189,11 +182,6 @@ def main(argv: Optional[list[str]] = None) -> int:
         for _ in range(2000):
             hit.get(url).content  # noqa: B018
         profiler.disable()
-    finally:
-        if origin.stdin is not None:
-            origin.stdin.close()
-        origin.terminate()
-        origin.wait(10)
     info = machine()
     print(f"# 1 KB fresh hit against its floors, {utc_now()}\n")
     print(f"Machine: {', '.join(f'{k} {v}' for k, v in info.items())}; {args.rounds} rounds.\n")

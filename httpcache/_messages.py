@@ -8,7 +8,7 @@ import io
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, Iterable, Optional, Union
 
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest, Response
@@ -177,21 +177,7 @@ def _build_hit(
     connection; the session's own cookie step runs as for any response.)"""
     preloaded = preload and isinstance(body, bytes)
     age_value = policy.age_header(age)  # RFC 9111 §5.1
-    header_dict = HTTPHeaderDict()
-    for name, value in template.lines:
-        header_dict.add(name, value)
-    header_dict.add("Age", age_value)
-    raw = HTTPResponse(
-        body=io.BytesIO(b"" if preloaded else body) if isinstance(body, bytes) else body,
-        headers=header_dict,
-        status=stored.status,
-        version=11,
-        reason=stored.reason,
-        preload_content=False,
-        decode_content=False,
-        request_method=request.method,
-        request_url=request.url,
-    )
+    raw = _raw_response(request, stored.status, stored.reason, template.lines, age_value, body, preloaded)
     resp = Response()
     resp.status_code = stored.status
     headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
@@ -205,7 +191,42 @@ def _build_hit(
     resp.url = request.url.decode("utf-8") if isinstance(request.url, bytes) else str(request.url)
     resp.request = request
     resp.connection = connection
-    if preloaded and isinstance(body, bytes):
+    return _mark(_preloaded(resp, body) if preloaded else resp, True)
+
+
+def _raw_response(
+    request: PreparedRequest,
+    status: int,
+    reason: str,
+    lines: Iterable[tuple[str, str]],
+    age_value: Optional[str],
+    body: Union[bytes, io.RawIOBase],
+    preloaded: bool,
+) -> HTTPResponse:
+    """The urllib3 response behind a response from the cache: ``lines`` (without Age), then
+    ``Age: age_value`` if given; over no body if it is handed over ``preloaded``."""
+    header_dict = HTTPHeaderDict()
+    for name, value in lines:
+        header_dict.add(name, value)
+    if age_value is not None:
+        header_dict.add("Age", age_value)
+    return HTTPResponse(
+        body=io.BytesIO(b"" if preloaded else body) if isinstance(body, bytes) else body,
+        headers=header_dict,
+        status=status,
+        version=11,
+        reason=reason,
+        preload_content=False,
+        decode_content=False,
+        request_method=request.method,
+        request_url=request.url,
+    )
+
+
+def _preloaded(resp: Response, body: Union[bytes, io.RawIOBase]) -> Response:
+    """``resp`` with ``body`` handed over as already read, as ``requests`` leaves a response
+    whose content it has read."""
+    if isinstance(body, bytes):
         resp._content = body
         resp._content_consumed = True  # type: ignore[attr-defined]
-    return _mark(resp, True)
+    return resp

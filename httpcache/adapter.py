@@ -18,8 +18,6 @@ from typing import Any, Callable, Mapping, Optional, Union
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.models import PreparedRequest, Response
-from urllib3 import HTTPResponse
-from urllib3._collections import HTTPHeaderDict
 
 from . import policy
 from ._body import PIECE as _PIECE
@@ -32,6 +30,8 @@ from ._messages import (
     _expected_length,
     _hit_template,
     _mark,
+    _preloaded,
+    _raw_response,
     _request_view,
     _response_view,
     _whole_body,
@@ -462,28 +462,10 @@ class CacheControlAdapter(HTTPAdapter):
         body has no content coding, so it is handed over as already read (``content``), as
         ``requests`` itself would have left it after reading it."""
         preloaded = preload and isinstance(body, bytes)
-        header_dict = HTTPHeaderDict()
-        for name, value in headers.items():
-            if age is None or name.lower() != "age":
-                header_dict.add(name, value)
-        if age is not None:
-            header_dict["Age"] = policy.age_header(age)  # RFC 9111 §5.1
-        raw = HTTPResponse(
-            body=io.BytesIO(b"" if preloaded else body) if isinstance(body, bytes) else body,
-            headers=header_dict,
-            status=status,
-            version=11,
-            reason=reason,
-            preload_content=False,
-            decode_content=False,
-            request_method=request.method,
-            request_url=request.url,
-        )
-        resp = self.build_response(request, raw)
-        if preloaded and isinstance(body, bytes):
-            resp._content = body
-            resp._content_consumed = True  # type: ignore[attr-defined]
-        return _mark(resp, age is not None)
+        lines = headers.items() if age is None else [(n, v) for n, v in headers.items() if n.lower() != "age"]
+        age_value = None if age is None else policy.age_header(age)  # RFC 9111 §5.1
+        resp = self.build_response(request, _raw_response(request, status, reason, lines, age_value, body, preloaded))
+        return _mark(_preloaded(resp, body) if preloaded else resp, age is not None)
 
     def _gateway_timeout(self, request: PreparedRequest) -> Response:
         """RFC 9111 §5.2.1.7: only-if-cached with nothing usable stored."""

@@ -247,7 +247,7 @@ class CacheController:
                     return False
                 if self._memo.enabled:
                     # what a read of ``value`` would decode to: the next hit skips decoding
-                    # it, if the store hands back this very object (see _DecodedMemo)
+                    # it, if the store hands back this object or an equal copy (_DecodedMemo)
                     self._memo.put(key, value, stored)
                 return True
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 import requests
 from origin import Handler, Reply, Seen
@@ -115,3 +115,27 @@ class FlakyStore(BaseCache):
     def delete(self, key: str) -> None:
         self._maybe_fail(self.fail_delete)
         self.data.pop(key, None)
+
+
+class ReadmeDictCache(BaseCache):  # the README's ten-line custom store, verbatim (set takes two args)
+    def __init__(self, init_dict=None):  # type: ignore[no-untyped-def]
+        self.data = init_dict or {}
+
+    def get(self, key):  # type: ignore[no-untyped-def]
+        return self.data.get(key, None)
+
+    def set(self, key, value):  # type: ignore[no-untyped-def, override]
+        self.data.update({key: value})
+
+    def delete(self, key):  # type: ignore[no-untyped-def]
+        self.data.pop(key)
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    """Poll ``condition`` until it holds or ``seconds`` have passed; its last answer."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()

@@ -7,12 +7,9 @@ Every test asserts on what reached the origin.
 
 from __future__ import annotations
 
-import time
-from typing import Callable
-
 import pytest
 import requests
-from _e2e_helpers import DAY, from_cache, http_date, validating
+from _e2e_helpers import DAY, from_cache, http_date, validating, wait_for
 from origin import Origin, Reply, Seen
 
 from httpcache import CacheControlAdapter, DictCache
@@ -706,15 +703,6 @@ def test_unsafe_method_invalidates_stored_partial_content_rfc9111_4_4(
 # RFC 5861 §3 stale-while-revalidate
 
 
-def _wait_for(predicate: Callable[[], bool], seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 def test_stale_while_revalidate_serves_stale_and_refreshes_once_rfc5861_3(
     origin: Origin, session: requests.Session
 ) -> None:
@@ -734,10 +722,10 @@ def test_stale_while_revalidate_serves_stale_and_refreshes_once_rfc5861_3(
     # five quick requests: all served the stale copy at once, one background refresh
     served = [session.get(url) for _ in range(5)]
     assert all(r.content == b"version 1" and from_cache(r) for r in served)
-    assert _wait_for(lambda: origin.count("/swr") == 2)
+    assert wait_for(lambda: origin.count("/swr") == 2)
     adapter = session.get_adapter(url)
     assert isinstance(adapter, CacheControlAdapter)
-    assert _wait_for(lambda: adapter.controller.refresher.pending() == 0)
+    assert wait_for(lambda: adapter.controller.refresher.pending() == 0)
     assert origin.count("/swr") == 2  # never two refreshes of the same URL at once
     assert session.get(url).content == b"version 2"  # the refreshed response (stale again: refreshed again)
 

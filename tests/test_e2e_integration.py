@@ -14,7 +14,15 @@ from typing import Any, Callable, Optional, Union
 
 import pytest
 import requests
-from _e2e_helpers import DeadStore, FlakyStore, RecordingDictCache, from_cache, http_date, validating
+from _e2e_helpers import (
+    DeadStore,
+    FlakyStore,
+    ReadmeDictCache,
+    RecordingDictCache,
+    from_cache,
+    http_date,
+    validating,
+)
 from origin import Origin, Reply, Seen
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest, Response
@@ -72,22 +80,8 @@ def test_seed_usage_verbatim(origin: Origin, monkeypatch: pytest.MonkeyPatch) ->
     sess.close()
 
 
-class DictCache(BaseCache):  # the README's custom store, verbatim (set takes two args)
-    def __init__(self, init_dict=None):  # type: ignore[no-untyped-def]
-        self.data = init_dict or {}
-
-    def get(self, key):  # type: ignore[no-untyped-def]
-        return self.data.get(key, None)
-
-    def set(self, key, value):  # type: ignore[no-untyped-def, override]
-        self.data.update({key: value})
-
-    def delete(self, key):  # type: ignore[no-untyped-def]
-        self.data.pop(key)
-
-
 def test_custom_store_with_two_argument_set(origin: Origin) -> None:
-    store = DictCache()  # type: ignore[no-untyped-call]
+    store = ReadmeDictCache()  # type: ignore[no-untyped-call]
     origin.route("/custom", Reply(200, MAX_AGE, b"custom store"))  # no validator: an expiry hint exists
     url = origin.url("/custom")
     sess = plain_session(store)

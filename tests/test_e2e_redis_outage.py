@@ -35,7 +35,7 @@ from typing import Any, Callable, NoReturn, Optional
 
 import pytest
 import requests
-from _e2e_helpers import from_cache
+from _e2e_helpers import from_cache, wait_for
 from origin import Origin, Reply, Seen
 
 from httpcache import CacheControl
@@ -270,15 +270,6 @@ class Hammer:
             return
         with self._lock:
             self.outcomes.append(Outcome(path, start, end, cached))
-
-
-def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def httpcache_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

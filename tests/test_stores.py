@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional
 import pytest
 import requests
 import responses
+from _e2e_helpers import ReadmeDictCache
 from stores_contract import (
     PersistentStoreContract,
     StoreContract,
@@ -40,20 +41,6 @@ from httpcache.cache import BaseCache, DictCache
 from httpcache.caches import FileCache, RedisCache, SQLiteCache
 
 # -- the contract, store by store -------------------------------------------------------
-
-
-class ReadmeDictCache(BaseCache):  # the README's ten-line store, verbatim
-    def __init__(self, init_dict=None):  # type: ignore[no-untyped-def]
-        self.data = init_dict or {}
-
-    def get(self, key):  # type: ignore[no-untyped-def]
-        return self.data.get(key, None)
-
-    def set(self, key, value):  # type: ignore[no-untyped-def, override]
-        self.data.update({key: value})
-
-    def delete(self, key):  # type: ignore[no-untyped-def]
-        self.data.pop(key)
 
 
 class TestDictCache(StoreContract):

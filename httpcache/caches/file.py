@@ -365,7 +365,7 @@ class FileCache(StreamingCache):
         self._added_entries = 0
         self._added_bytes = 0
         self._next_pass = 0.0
-        self._verified: dict[tuple[int, int, int, int], None] = {}  # large values checked whole (_read)
+        self._verified: set[tuple[int, int, int, int]] = set()  # large values checked whole (_read)
         self._maintain()
 
     # -- the store interface ----------------------------------------------------------
@@ -520,20 +520,20 @@ class FileCache(StreamingCache):
                 # a large file this process has checked whole is not checked again while it is
                 # the same one: same inode (a write renames a new file in), length and checksum
                 checked = (st.st_dev, st.st_ino, length, parsed[2])
-                data, ok = None, length > inline_max and checked in self._verified
-                if ok:
-                    pass
-                elif length <= inline_max:
-                    data = _read_at(fd, length, _HEADER.size)
-                    crc = zlib.crc32(data) if len(data) == length else None
-                    ok = crc is not None and zlib.crc32(head[:_CRC_AT], crc) == parsed[2]
+                data: Optional[bytes] = None
+                if length > inline_max and checked in self._verified:
+                    ok = True
                 else:
-                    crc = _value_crc(fd, length)
+                    if length <= inline_max:
+                        data = _read_at(fd, length, _HEADER.size)
+                        crc = zlib.crc32(data) if len(data) == length else None
+                    else:
+                        crc = _value_crc(fd, length)
                     ok = crc is not None and zlib.crc32(head[:_CRC_AT], crc) == parsed[2]
-                    if ok:
+                    if ok and data is None:
                         if len(self._verified) >= _VERIFIED_MAX:
                             self._verified.clear()
-                        self._verified[checked] = None
+                        self._verified.add(checked)
                 if ok:
                     value = _FileReader(fd, length) if data is None else data
                     now = time.time_ns()
