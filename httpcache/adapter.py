@@ -420,8 +420,14 @@ class CacheControlAdapter(HTTPAdapter):
         on_finish: Optional[Callable[[], None]] = None,
     ) -> None:
         """Store ``resp`` as the answer to ``view`` once the caller has read all of it."""
-        sink = self.controller.begin_store(view, rv, request_time, response_time)
-        if not install_tee(resp.raw, _expected_length(view.method, rv), sink, on_finish):
+        expected = _expected_length(view.method, rv)
+        sink = self.controller.begin_store(view, rv, request_time, response_time, expected)
+        if sink is None:
+            log.debug("not stored: %s %s: the store will not take it now", view.method, view.url)
+            if on_finish is not None:
+                on_finish()
+            return
+        if not install_tee(resp.raw, expected, sink, on_finish):
             log.debug("not stored: %s %s: body is not readable by the cache", view.method, view.url)
             sink.abort()
             if on_finish is not None:

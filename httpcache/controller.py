@@ -458,9 +458,18 @@ class CacheController:
         stored = self._new_stored(req, resp, body, request_time, response_time)
         return stored if self.write(stored) else None
 
-    def begin_store(self, req: RequestView, resp: ResponseView, request_time: float, response_time: float) -> _Spool:
+    def begin_store(
+        self,
+        req: RequestView,
+        resp: ResponseView,
+        request_time: float,
+        response_time: float,
+        expected_length: Optional[int] = None,
+    ) -> Optional[_Spool]:
         """A sink for a response's body as it arrives, stored once it is complete
-        (the caller checked ``policy.not_storable_reason``)."""
+        (the caller checked ``policy.not_storable_reason``); None when the store will
+        not take it (``expected_length``, the announced body length, is over its bound,
+        or it is down): nothing is then collected."""
         return _Spool(self, self._new_stored(req, resp, b"", request_time, response_time))
 
     def write(self, stored: StoredResponse, publish: Optional[_Publish] = None) -> bool:
