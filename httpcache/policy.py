@@ -695,22 +695,24 @@ def not_modified_headers(stored: StoredResponse) -> Headers:
 
 
 def validator_matches(stored: StoredResponse, resp: ResponseView) -> bool:
-    """RFC 9111 §4.3.4: does the 304 select this stored response?"""
+    """RFC 9111 §4.3.4: does a 304 that answers the conditional request we built from
+    ``stored``'s own validators (§4.3.1) select ``stored``?
+
+    We asked about exactly one stored response, so the 304 selects it unless it carries a
+    validator that contradicts what we sent. The ETag is compared weakly, as the origin
+    compared our If-None-Match (RFC 9110 §13.1.2): nginx answers ``If-None-Match: W/"x"``
+    for a gzipped body with a 304 carrying ``ETag: "x"``. Without an ETag in the 304, its
+    Last-Modified must agree with the stored one, where there is one.
+    """
     new_etag = resp.headers.get("etag")
     if new_etag:
         old = stored.headers.get("etag")
-        if old is None:
-            return False
-        if new_etag.strip().startswith("W/"):
-            return etag_weak_match(old, new_etag)  # a weak validator that corresponds
-        return etag_strong_match(old, new_etag)  # the same strong validator
+        return old is not None and etag_weak_match(old, new_etag)
     new_lm = parse_http_date(resp.headers.get("last-modified"))
     if new_lm is not None:
         old_lm = parse_http_date(stored.headers.get("last-modified"))
-        return old_lm is not None and old_lm == new_lm
-    # No validator in the 304. §4.3.4 selects a stored response without validators; we also
-    # select one with validators, deliberately: our conditional request was built from this
-    # very response's validators, so a 304 to it says this response is current.
+        return old_lm is None or old_lm == new_lm
+    # No validator in the 304: it answers our conditional, built from this very response.
     return True
 
 
