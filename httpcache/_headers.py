@@ -183,9 +183,11 @@ _MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct n
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _LONG_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
-# RFC 9110 §5.6.7: IMF-fixdate, obsolete RFC 850 date, asctime date.
-_IMF = re.compile(r"^([A-Za-z]{3}), (\d{2}) ([A-Za-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$", re.ASCII)
-_RFC850 = re.compile(r"^([A-Za-z]{6,9}), (\d{2})-([A-Za-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$", re.ASCII)
+# RFC 9110 §5.6.7: IMF-fixdate, obsolete RFC 850 date, asctime date. RFC 9111 §4.2: a cache
+# recipient SHOULD match them case-insensitively (``gMT`` as ``GMT``; day and month names
+# are compared lower-cased below) and SHOULD take a zone other than GMT (``UTC``) as invalid.
+_IMF = re.compile(r"^([A-Za-z]{3}), (\d{2}) ([A-Za-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) [Gg][Mm][Tt]$", re.ASCII)
+_RFC850 = re.compile(r"^([A-Za-z]{6,9}), (\d{2})-([A-Za-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) [Gg][Mm][Tt]$", re.ASCII)
 _ASCTIME = re.compile(r"^([A-Za-z]{3}) ([A-Za-z]{3}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})$", re.ASCII)
 
 
@@ -203,8 +205,10 @@ def _to_timestamp(year: int, month: int, day: int, hh: int, mm: int, ss: int) ->
 def parse_http_date(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
     """Parse an HTTP-date (RFC 9110 §5.6.7) to a POSIX timestamp, or None if invalid.
 
-    All three formats are accepted. RFC 850 two-digit years are placed within
-    50 years of ``now`` as §5.6.7 requires (of the current time when ``now`` is not given).
+    All three formats are accepted, without regard to case (RFC 9111 §4.2: ``gMT``,
+    ``THU``, ``AUG``); a zone other than GMT is invalid (§4.2). RFC 850 two-digit years
+    are placed within 50 years of ``now`` as §5.6.7 requires (of the current time when
+    ``now`` is not given).
     """
     if not value:
         return None

@@ -19,7 +19,6 @@ from urllib.parse import urljoin, urlsplit
 from ._headers import (
     DELTA_SECONDS_MAX,
     Headers,
-    etag_strong_match,
     etag_weak_match,
     parse_cache_control,
     parse_content_range,

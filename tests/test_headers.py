@@ -175,6 +175,14 @@ VALID_DATES = [
     pytest.param("Thu, 01 Jan 1970 00:00:00 GMT", 0.0, id="5.6.7-epoch"),
     pytest.param("Thu, 29 Feb 2024 12:00:00 GMT", 1709208000.0, id="5.6.7-leap-day"),
     pytest.param("Fri, 31 Dec 9999 23:59:59 GMT", 253402300799.0, id="5.6.7-year-9999"),
+    # RFC 9111 §4.2: a cache recipient SHOULD match HTTP-date case-insensitively
+    pytest.param("Sun, 06 Nov 1994 08:49:37 gMT", EXAMPLE_TS, id="9111-4.2-zone-case-gMT"),
+    pytest.param("Sun, 06 Nov 1994 08:49:37 gmt", EXAMPLE_TS, id="9111-4.2-zone-lower-case"),
+    pytest.param("SUN, 06 NOV 1994 08:49:37 GMT", EXAMPLE_TS, id="9111-4.2-upper-case-names"),
+    pytest.param("sun, 06 nov 1994 08:49:37 gmt", EXAMPLE_TS, id="9111-4.2-all-lower-case"),
+    pytest.param("Sunday, 06-Nov-94 08:49:37 Gmt", EXAMPLE_TS, id="9111-4.2-rfc850-zone-case"),
+    pytest.param("SUNDAY, 06-NOV-94 08:49:37 GMT", EXAMPLE_TS, id="9111-4.2-rfc850-upper-case-names"),
+    pytest.param("SUN NOV  6 08:49:37 1994", EXAMPLE_TS, id="9111-4.2-asctime-upper-case"),
 ]
 
 
@@ -207,6 +215,14 @@ INVALID_DATES = [
     pytest.param("1700000000", id="epoch-seconds"),
     pytest.param("tomorrow", id="word"),
     pytest.param("Sun, 06 Nov 1994 08:49:37 UTC", id="utc-not-gmt"),
+    # RFC 9111 §4.2: a zone other than GMT is invalid, whatever its case
+    pytest.param("Sun, 06 Nov 1994 08:49:37 utc", id="9111-4.2-utc-lower-case-not-gmt"),
+    pytest.param("Sun, 06 Nov 1994 08:49:37 AEST", id="9111-4.2-other-zone"),
+    pytest.param("Sun, 06 Nov 1994 08:49:37 +0000", id="9111-4.2-numeric-zone"),
+    pytest.param("Sun, 06 Nov 1994 08:49:37 Z", id="9111-4.2-zulu"),
+    pytest.param("Sun, 06 Nov 1994 08:49:37 GMT+1", id="9111-4.2-gmt-offset"),
+    pytest.param("Sunday, 06-Nov-94 08:49:37 UTC", id="9111-4.2-rfc850-utc"),
+    pytest.param("Sun Nov  6 08:49:37 1994 GMT", id="asctime-with-zone"),
     pytest.param("Sun, 06 Nov 1994 08:49:37", id="no-zone"),
     pytest.param("Sun, 06 Nov 1994 08:49:37 GMT garbage", id="trailing-garbage"),
     pytest.param("Foo, 06 Nov 1994 08:49:37 GMT", id="bad-day-name"),

@@ -77,6 +77,15 @@ LIFETIME_CASES = [
     ),
     pytest.param([("Expires", http_date(NOW + 300))], PRIVATE, 300.0, id="4.2.1-expires-no-date-uses-receipt"),
     pytest.param(
+        dated(("Expires", http_date(NOW + 300).replace("GMT", "gMT"))),
+        PRIVATE,
+        300.0,
+        id="4.2-expires-zone-case-insensitive",
+    ),
+    pytest.param(
+        dated(("Expires", http_date(NOW + 300).replace("GMT", "UTC"))), PRIVATE, 0.0, id="4.2-expires-utc-zone-invalid"
+    ),
+    pytest.param(
         [("Date", "garbage"), ("Expires", http_date(NOW + 300))], PRIVATE, 300.0, id="4.2.1-invalid-date-uses-receipt"
     ),
     pytest.param(dated(("Expires", http_date(NOW - 300))), PRIVATE, 0.0, id="4.2.1-expires-in-past"),
