@@ -19,7 +19,7 @@ import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.models import PreparedRequest, Response
 
-from . import policy
+from . import _coalesce, policy
 from ._body import PIECE as _PIECE
 from ._headers import Headers
 from ._messages import (
@@ -177,32 +177,39 @@ class CacheControlAdapter(HTTPAdapter):
     def _fetch_coalesced(self, request: PreparedRequest, view: RequestView, kwargs: dict[str, Any]) -> Response:
         """A miss: one origin request per key at a time in this process (and, with a store
         that grants leases, across processes); concurrent misses wait for it to be stored
-        and are served from the cache."""
-        timeout = self.controller.options.coalesce_timeout
-        if timeout <= 0 or view.method != "GET":
+        and are served from the cache. The wait is bounded by ``coalesce_timeout`` and by
+        the caller's own timeout, and ends at once when waiting cannot pay off (see
+        ``_coalesce``)."""
+        limit = self.controller.options.coalesce_timeout
+        if limit <= 0 or view.method != "GET":
             return self._fetch(request, view, None, kwargs)
         key = cache_key(view.method, view.url)
-        leader, event = self.controller.coalescer.join(key, timeout)
-        if not leader:
-            if event.wait(timeout):
-                served = self._served_from_cache(request, view, kwargs)
-                if served is not None:
-                    return served
-            return self._fetch(request, view, None, kwargs)
+        caller_bound = _coalesce.wait_bound(kwargs.get("timeout"))
+        bound = limit if caller_bound is None else min(limit, caller_bound)
+        coalescer = self.controller.coalescer
+        role, flight = coalescer.join(key, limit)
+        if role == _coalesce.PASS or flight is None:
+            return self._fetch(request, view, None, kwargs, coalesce_key=key)
+        if role == _coalesce.FOLLOW:
+            return self._follow(request, view, flight, bound, caller_bound, kwargs)
         token: Optional[str] = None
         try:
-            token, served = self._take_lease(request, view, key, timeout, kwargs)
+            token, served = self._take_lease(request, view, key, bound, kwargs)
         except BaseException:
-            self.controller.coalescer.release(key, event)
+            coalescer.release(key, flight)
             raise
         if served is not None:
-            self.controller.coalescer.release(key, event)
+            coalescer.release(key, flight)
             return served
 
-        def release() -> None:
-            if token:
-                self.controller.unlease(key, token)
-            self.controller.coalescer.release(key, event)
+        lease = token
+
+        def release() -> None:  # once stored, known not to be, or handed to a streaming caller
+            nonlocal token
+            held, token = token, None
+            if held:
+                self.controller.unlease(key, held)
+            coalescer.release(key, flight)
 
         request_time = self.controller.clock()
         try:
@@ -210,7 +217,38 @@ class CacheControlAdapter(HTTPAdapter):
         except BaseException:
             release()
             raise
-        return self._received(view, resp, request_time, self.controller.clock(), None, on_finish=release)
+        flight.responded = True
+        resp = self._received(
+            view, resp, request_time, self.controller.clock(), None, on_finish=release, coalesce_key=key, shared=lease
+        )
+        if kwargs.get("stream"):
+            # handed to a caller who streams it: nobody waits on how (or whether) it is read
+            release()
+        return resp
+
+    def _follow(
+        self,
+        request: PreparedRequest,
+        view: RequestView,
+        flight: _coalesce.Flight,
+        bound: float,
+        caller_bound: Optional[float],
+        kwargs: dict[str, Any],
+    ) -> Response:
+        """Wait, at most ``bound`` seconds, for the leader's response to be stored, and be
+        served it. A caller whose own timeout ran out before the leader even had a response
+        gets the timeout it asked for, as its own request would have."""
+        if flight.done.wait(bound):
+            served = self._served_from_cache(request, view, kwargs)
+            if served is not None:
+                return served
+        elif caller_bound is not None and caller_bound <= bound and not flight.responded:
+            raise requests.exceptions.ReadTimeout(
+                f"no response within the caller's timeout ({caller_bound:g} s) to a request for {view.url} "
+                "already on its way to the origin for a concurrent caller",
+                request=request,
+            )
+        return self._fetch(request, view, None, kwargs)
 
     def _served_from_cache(
         self, request: PreparedRequest, view: RequestView, kwargs: dict[str, Any]
@@ -225,17 +263,20 @@ class CacheControlAdapter(HTTPAdapter):
             lookup.release()
 
     def _take_lease(
-        self, request: PreparedRequest, view: RequestView, key: str, timeout: float, kwargs: dict[str, Any]
+        self, request: PreparedRequest, view: RequestView, key: str, bound: float, kwargs: dict[str, Any]
     ) -> tuple[Optional[str], Optional[Response]]:
         """Coalescing across processes: take the store's lease on ``key`` (the token), or
-        wait, bounded by ``timeout``, while another process holds it, and be served what
-        it stored. Past the bound, or once its lease is gone with nothing stored, the
-        caller fetches (with the lease if it got it)."""
-        token = self.controller.lease(key, timeout)
+        wait, at most ``bound`` seconds, while another process holds it, and be served what
+        it stored. Past the bound, once its lease is gone with nothing stored, or once it
+        has marked the key "pass" (its response is not storable), the caller fetches (with
+        the lease if it got it)."""
+        token = self.controller.lease(key, bound)
         if token is not None:
             return token, None
+        if self._passed(key):
+            return None, None
         log.debug("%s: another process is fetching it; waiting for its response", view.url)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + bound
         pause = 0.005
         while time.monotonic() < deadline:
             time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
@@ -243,7 +284,9 @@ class CacheControlAdapter(HTTPAdapter):
             served = self._served_from_cache(request, view, kwargs)
             if served is not None:
                 return None, served
-            token = self.controller.lease(key, timeout)
+            if self._passed(key):
+                return None, None
+            token = self.controller.lease(key, bound)
             if token is not None:
                 served = self._served_from_cache(request, view, kwargs)  # stored just before it let go
                 if served is not None:
@@ -251,6 +294,14 @@ class CacheControlAdapter(HTTPAdapter):
                     return None, served
                 return token, None
         return None, None
+
+    def _passed(self, key: str) -> bool:
+        """Has another process marked ``key`` "pass" (not storable, recently)? Then this
+        process does not coalesce it either, for as long."""
+        if not _coalesce.is_pass(self.controller._get(_coalesce.pass_key(key)), time.time()):
+            return False
+        self.controller.coalescer.mark_pass(key)
+        return True
 
     def _range(self, request: PreparedRequest, view: RequestView, kwargs: dict[str, Any]) -> Response:
         """RFC 9111 §3.4: a Range request is served from a stored complete response or a
@@ -285,11 +336,16 @@ class CacheControlAdapter(HTTPAdapter):
         return self._build(request, 206, "Partial Content", headers, body, age)
 
     def _fetch(
-        self, request: PreparedRequest, view: RequestView, replaces: Optional[StoredResponse], kwargs: dict[str, Any]
+        self,
+        request: PreparedRequest,
+        view: RequestView,
+        replaces: Optional[StoredResponse],
+        kwargs: dict[str, Any],
+        coalesce_key: Optional[str] = None,
     ) -> Response:
         request_time = self.controller.clock()
         resp = self._forward(request, **kwargs)
-        return self._received(view, resp, request_time, self.controller.clock(), replaces)
+        return self._received(view, resp, request_time, self.controller.clock(), replaces, coalesce_key=coalesce_key)
 
     def _refresh_later(
         self,
@@ -374,16 +430,33 @@ class CacheControlAdapter(HTTPAdapter):
                     request, view, fresh, policy.current_age(fresh, self.controller.clock()), kwargs
                 )
             if not user_conditional:
-                # a 304 that does not select what we hold: never hand a 304 to a caller
-                # who did not ask conditionally; ask again without conditions (§4.3.4)
+                # A 304 to our conditional whose validator contradicts the one we sent
+                # (§4.3.4 selects nothing). It still says the representation we asked
+                # about is current, so that is served, as it is; it is no longer trusted
+                # to be stored (the next request fetches it whole). Never a 304 to a
+                # caller who did not ask conditionally, and never a second request.
                 _discard(resp)
+                self._warn_contradiction(view.url, stored, rv)
                 self.controller.remove(stored)
-                return self._fetch(request, view, None, kwargs)
+                return self._from_cache(
+                    request, view, stored, policy.current_age(stored, self.controller.clock()), kwargs
+                )
         if status in _STALE_IF_ERROR_STATUSES and decision.stale_if_error:
             _discard(resp)
             log.debug("origin error %d: serving stale %s (RFC 5861 §4)", status, view.url)
             return self._from_cache(request, view, stored, policy.current_age(stored, self.controller.clock()), kwargs)
         return self._received(view, resp, request_time, response_time, stored)
+
+    def _warn_contradiction(self, url: str, stored: StoredResponse, rv: ResponseView) -> None:
+        log.warning(
+            "%s: the origin answered our conditional request (ETag %s, Last-Modified %s) with a 304 "
+            "carrying ETag %s, Last-Modified %s; served the stored response once and dropped it (RFC 9111 §4.3.4)",
+            url,
+            stored.headers.get("etag"),
+            stored.headers.get("last-modified"),
+            rv.headers.get("etag"),
+            rv.headers.get("last-modified"),
+        )
 
     def _received(
         self,
@@ -393,9 +466,14 @@ class CacheControlAdapter(HTTPAdapter):
         response_time: float,
         replaces: Optional[StoredResponse],
         on_finish: Optional[Callable[[], None]] = None,
+        coalesce_key: Optional[str] = None,
+        shared: Optional[str] = None,
     ) -> Response:
         """A response from the origin: tee it into the store if it may be stored (§3).
-        ``on_finish`` is called once it is stored, or known not to be."""
+        ``on_finish`` is called once it is stored, or known not to be. ``coalesce_key``:
+        the miss was (or would have been) coalesced under this key, which is marked "pass"
+        when the response is not storable (in the store too when ``shared``, the lease
+        token, says other processes wait on it), and unmarked when it is."""
         rv = _response_view(resp)
         if view.method == "HEAD" and rv.status == 200:
             self.controller.head_response(view, rv, request_time, response_time)
@@ -404,11 +482,24 @@ class CacheControlAdapter(HTTPAdapter):
             log.debug("not stored: %s %s: %s", view.method, view.url, reason)
             if replaces is not None and rv.status < 500 and rv.status != 304:
                 self.controller.remove(replaces)
+            if coalesce_key is not None:
+                self._mark_pass(coalesce_key, shared)
             if on_finish is not None:
                 on_finish()
             return _mark(resp, False)
+        if coalesce_key is not None:
+            self.controller.coalescer.storable(coalesce_key)
         self._tee_into_store(resp, view, rv, request_time, response_time, on_finish)
         return _mark(resp, False)
+
+    def _mark_pass(self, key: str, shared: Optional[str]) -> None:
+        """Misses for ``key`` go straight to the origin for a while: its answer is not
+        storable (hit-for-pass). ``shared``: other processes may be waiting on our lease."""
+        self.controller.coalescer.mark_pass(key)
+        if shared:
+            self.controller._set(
+                _coalesce.pass_key(key), _coalesce.pass_marker(time.time()), _coalesce.PASS_SECONDS
+            )
 
     def _tee_into_store(
         self,

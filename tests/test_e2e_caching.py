@@ -7,6 +7,8 @@ Every test asserts on what reached the origin.
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import requests
 from _e2e_helpers import DAY, from_cache, http_date, validating, wait_for
@@ -304,7 +306,9 @@ def test_client_conditional_on_fresh_entry_gets_304_from_cache(origin: Origin, s
     assert origin.count("/c") == 1
 
 
-def test_unconditional_caller_never_gets_304(origin: Origin, session: requests.Session) -> None:
+def test_unconditional_caller_never_gets_304_nor_a_second_request(
+    origin: Origin, session: requests.Session, caplog: pytest.LogCaptureFixture
+) -> None:
     state = {"etag": '"v1"'}
 
     def handler(seen: Seen) -> Reply:
@@ -317,10 +321,17 @@ def test_unconditional_caller_never_gets_304(origin: Origin, session: requests.S
     url = origin.url("/n")
     session.get(url)
     state["etag"] = '"v2"'
-    r = session.get(url)
-    assert r.status_code == 200
-    assert r.content == b'"v2"'
-    assert origin.count("/n") == 3  # initial, conditional (304 v2), unconditional retry
+    with caplog.at_level(logging.WARNING, logger="httpcache"):
+        r = session.get(url)
+    # RFC 9111 §4.3.4: the 304 selects nothing; it answered our conditional all the same,
+    # so the stored response is served once, without a second request, and said so
+    assert (r.status_code, r.content) == (200, b'"v1"')
+    assert origin.count("/n") == 2  # initial, conditional (a 304 carrying "v2")
+    assert any("304" in rec.getMessage() and '"v2"' in rec.getMessage() for rec in caplog.records)
+    # ...and no longer trusted: the next request fetches it whole
+    again = session.get(url)
+    assert (again.status_code, again.content, from_cache(again)) == (200, b'"v2"', False)
+    assert origin.count("/n") == 3
     assert "if-none-match" not in origin.last("/n").headers
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 from _e2e_helpers import from_cache
-from origin import Origin, Reply
+from origin import Origin, Reply, Seen
 
 from httpcache import CacheControl
 
@@ -91,3 +92,101 @@ def test_errors_reach_every_caller(session: requests.Session) -> None:
 def test_negative_coalesce_timeout_is_a_caller_mistake(value: float) -> None:
     with pytest.raises(ValueError):
         CacheControl(requests.Session(), coalesce_timeout=value)
+
+
+class InFlight:
+    """A slow handler that records how many of its requests the origin had at once."""
+
+    def __init__(self, reply: Reply, seconds: float) -> None:
+        self.reply, self.seconds = reply, seconds
+        self.now = self.most = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, seen: Seen) -> Reply:
+        with self._lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            threading.Event().wait(self.seconds)
+        finally:
+            with self._lock:
+                self.now -= 1
+        return self.reply
+
+
+def test_not_storable_url_is_not_queued_behind_itself_hit_for_pass(origin: Origin, session: requests.Session) -> None:
+    slow = InFlight(Reply(200, [("Content-Type", "application/json")], b"{}"), 0.4)  # no freshness, no validator
+    origin.route("/poll", slow)
+    url = origin.url("/poll")
+    assert session.get(url).content == b"{}"  # answered "not storable": misses go straight through
+    responses = _storm(session, url)
+    assert all(r.content == b"{}" and not from_cache(r) for r in responses)
+    assert origin.count("/poll") == THREADS + 1
+    assert slow.most == THREADS, "every caller's request was at the origin at once, as without a cache"
+
+
+def test_waiters_go_ahead_as_soon_as_the_leader_knows_it_will_not_store(origin: Origin) -> None:
+    # a URL never seen before: the others wait for the leader's status and fields, which
+    # say "no-store"; then they all go ahead at once, together (not one after another)
+    slow = InFlight(Reply(200, [("Cache-Control", "no-store")], b"body"), 0.4)
+    origin.route("/ns", slow)
+    sess = requests.Session()
+    sess.trust_env = False
+    CacheControl(sess, coalesce_timeout=30)
+    responses = _storm(sess, origin.url("/ns"))
+    assert all(r.content == b"body" for r in responses)
+    assert origin.count("/ns") == THREADS
+    # the leader alone went first; the others, told at once, all went together
+    assert slow.most >= THREADS - 1
+    sess.close()
+
+
+def test_url_coalesces_again_once_it_answers_storable(origin: Origin, session: requests.Session) -> None:
+    state = {"storable": False}
+
+    def handler(seen: Seen) -> Reply:
+        threading.Event().wait(0.3)
+        return Reply(200, [("Cache-Control", "max-age=60" if state["storable"] else "no-store")], b"v")
+
+    origin.route("/flip", handler)
+    url = origin.url("/flip")
+    session.get(url)  # not storable: the URL is "pass" for a while
+    state["storable"] = True
+    session.get(url, headers={"Cache-Control": "no-cache"})  # a storable answer ends "pass" (and is stored)
+    responses = _storm(session, url)
+    assert all(from_cache(r) for r in responses)
+    assert origin.count("/flip") == 2
+
+
+def test_a_waiter_keeps_to_its_own_timeout(origin: Origin, session: requests.Session) -> None:
+    origin.route("/slowfetch", Reply(200, [("Cache-Control", "max-age=60")], b"late", delay=3.0))
+    url = origin.url("/slowfetch")
+    leader = threading.Thread(target=lambda: session.get(url, timeout=10))
+    leader.start()
+    try:
+        time.sleep(0.2)  # the leader's request is on its way
+        started = time.monotonic()
+        with pytest.raises(requests.exceptions.Timeout):
+            session.get(url, timeout=(0.3, 0.3))
+        waited = time.monotonic() - started
+        assert waited < 2.0, f"waited {waited:.1f} s behind another caller's 3 s fetch with a 0.6 s timeout"
+    finally:
+        leader.join()
+    assert origin.count("/slowfetch") == 1  # it timed out waiting, as its own request would have
+
+
+def test_unread_streamed_response_never_blocks_its_url(origin: Origin) -> None:
+    origin.route("/big", Reply(200, [("Cache-Control", "max-age=60")], b"z" * 300_000))
+    sess = requests.Session()
+    sess.trust_env = False
+    CacheControl(sess, coalesce_timeout=10)
+    url = origin.url("/big")
+    held = sess.get(url, stream=True)
+    next(held.iter_content(1024))  # one chunk read, not closed
+    started = time.monotonic()
+    same_thread = sess.get(url)  # nobody can ever read ``held`` while this waits
+    assert time.monotonic() - started < 5.0, "a same-thread request waited on an unread streamed response"
+    assert same_thread.content == b"z" * 300_000
+    assert origin.count("/big") == 2
+    held.close()
+    sess.close()

@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
-from origin import Origin, Reply
+from origin import Origin, Reply, Seen
 from stores_contract import StoreSpec, open_store, redis_url
 
 from httpcache import CacheControl
@@ -88,3 +89,29 @@ def test_lease_is_exclusive_until_released_or_expired(spec: StoreSpec) -> None:
     finally:
         store.close()
         other.close()
+
+
+def test_processes_do_not_queue_behind_a_url_that_is_not_storable(origin: Origin, spec: StoreSpec) -> None:
+    lock, seen = threading.Lock(), {"now": 0, "most": 0}
+
+    def slow(_: Seen) -> Reply:  # a polled endpoint: no freshness, no validator
+        with lock:
+            seen["now"] += 1
+            seen["most"] = max(seen["most"], seen["now"])
+        threading.Event().wait(0.5)
+        with lock:
+            seen["now"] -= 1
+        return Reply(200, [("Content-Type", "application/json")], BODY)
+
+    origin.route("/poll", slow)
+    url = origin.url("/poll")
+    first, store = requests.Session(), open_store(spec)
+    first.trust_env = False
+    CacheControl(first, cache=store)
+    first.get(url)  # answers "not storable": marked "pass" in the shared store for a while
+    first.close()
+    store.close()
+    results = run_all(spec, url)
+    assert {digest for digest, _ in results} == {hashlib.sha256(BODY).hexdigest()}
+    assert origin.count("/poll") == PROCESSES + 1
+    assert seen["most"] == PROCESSES, "each process's request was at the origin at once, as without a cache"
