@@ -460,17 +460,22 @@ def _freshness_lifetime(stored: StoredResponse, options: CacheOptions) -> float:
 
 
 def age_header_value(headers: Headers) -> Optional[int]:
-    """RFC 9111 §5.1: the Age field as delta-seconds; 0 when absent.
+    """RFC 9111 §5.1: the Age field as delta-seconds; None when absent or ignored.
 
-    An Age that is not exactly one delta-seconds (a list, repeated lines, a sign, a
-    fraction, parameters, garbage) cannot be trusted to be small: the response is
-    taken as stale, by giving it the largest age (as http-cache-tests requires).
+    "A cache encountering a message with a list-based Age field value SHOULD use the
+    first member of the field value, discarding subsequent ones. If the field value
+    (after discarding additional members, as per above) is invalid (e.g., it contains
+    something other than a non-negative integer), a cache SHOULD ignore the field."
+    Several Age lines are one list (RFC 9110 §5.3); empty members are skipped (§5.6.1).
+    An ignored Age leaves the apparent age and the response delay to count (§4.2.3).
     """
-    lines = headers.get_all("age")
-    if not lines:
+    value = headers.get("age")
+    if value is None:
         return None
-    value = parse_delta_seconds(lines[0]) if len(lines) == 1 else None
-    return DELTA_SECONDS_MAX if value is None else value
+    for member in value.split(","):
+        if member.strip():
+            return parse_delta_seconds(member)
+    return None
 
 
 def current_age(stored: StoredResponse, now: float) -> float:

@@ -238,17 +238,28 @@ AGE_CASES = [
     ),
     pytest.param(dated(("Age", "100")), NOW + 5, NOW, NOW, 100.0, id="4.2.3-request-after-response-no-negative-delay"),
     pytest.param(dated(), NOW, NOW, NOW - 50, 0.0, id="4.2.3-clock-went-back-no-negative-resident-time"),
-    # §5.1: an Age that is not exactly one delta-seconds makes the response stale (largest age)
-    pytest.param(dated(("Age", "abc")), NOW, NOW, NOW, float(DELTA_SECONDS_MAX), id="5.1-invalid-age-stale"),
-    pytest.param(dated(("Age", "-5")), NOW, NOW, NOW, float(DELTA_SECONDS_MAX), id="5.1-negative-age-stale"),
-    pytest.param(dated(("Age", "1.5")), NOW, NOW, NOW, float(DELTA_SECONDS_MAX), id="5.1-fractional-age-stale"),
-    pytest.param(dated(("Age", "7;foo=1")), NOW, NOW, NOW, float(DELTA_SECONDS_MAX), id="5.1-age-parameter-stale"),
+    # §5.1: "A cache encountering a message with a list-based Age field value SHOULD use the
+    # first member ... If the field value (after discarding additional members ...) is
+    # invalid ..., a cache SHOULD ignore the field": first member, or as if absent.
+    pytest.param(dated(("Age", "abc")), NOW, NOW, NOW, 0.0, id="5.1-invalid-age-ignored"),
+    pytest.param(dated(("Age", "abc")), NOW - 5, NOW, NOW + 3, 8.0, id="5.1-invalid-age-ignored-delay-still-counts"),
+    pytest.param(dated(("Age", "-5")), NOW, NOW, NOW, 0.0, id="5.1-negative-age-ignored"),
+    pytest.param(dated(("Age", "-7200")), NOW, NOW, NOW, 0.0, id="5.1-negative-large-age-ignored"),
+    pytest.param(dated(("Age", "1.5")), NOW, NOW, NOW, 0.0, id="5.1-fractional-age-ignored"),
+    pytest.param(dated(("Age", "7200.0")), NOW, NOW, NOW, 0.0, id="5.1-decimal-age-ignored"),
+    pytest.param(dated(("Age", "7;foo=1")), NOW, NOW, NOW, 0.0, id="5.1-age-parameter-ignored"),
+    pytest.param(dated(("Age", "")), NOW, NOW, NOW, 0.0, id="5.1-empty-age-ignored"),
+    pytest.param(dated(("Age", "abc"), date=NOW - 30), NOW, NOW, NOW, 30.0, id="5.1-invalid-age-apparent-age-stays"),
     pytest.param(dated(("Age", " 7 ")), NOW, NOW, NOW, 7.0, id="4.2.3-age-with-ows"),
-    pytest.param(dated(("Age", "10, 20")), NOW, NOW, NOW, float(DELTA_SECONDS_MAX), id="5.1-age-list-stale"),
-    pytest.param(dated(("Age", "0, 0")), NOW, NOW, NOW, float(DELTA_SECONDS_MAX), id="5.1-age-duplicate-zero-stale"),
-    pytest.param(
-        dated(("Age", "10"), ("Age", "20")), NOW, NOW, NOW, float(DELTA_SECONDS_MAX), id="5.1-age-two-lines-stale"
-    ),
+    pytest.param(dated(("Age", "10, 20")), NOW, NOW, NOW, 10.0, id="5.1-age-list-first-member"),
+    pytest.param(dated(("Age", "0,7200")), NOW, NOW, NOW, 0.0, id="5.1-age-list-first-member-young"),
+    pytest.param(dated(("Age", "7200,0")), NOW, NOW, NOW, 7200.0, id="5.1-age-list-first-member-old"),
+    pytest.param(dated(("Age", "0, 0")), NOW, NOW, NOW, 0.0, id="5.1-age-duplicate-zero"),
+    pytest.param(dated(("Age", ", 30")), NOW, NOW, NOW, 30.0, id="5.1-9110-5.6.1-empty-member-skipped"),
+    pytest.param(dated(("Age", "abc, 30")), NOW, NOW, NOW, 0.0, id="5.1-invalid-first-member-ignored-not-second"),
+    pytest.param(dated(("Age", "10"), ("Age", "20")), NOW, NOW, NOW, 10.0, id="5.1-age-two-lines-first"),
+    pytest.param(dated(("Age", "7200"), ("Age", "0")), NOW, NOW, NOW, 7200.0, id="5.1-age-two-lines-old-first"),
+    pytest.param(dated(("Age", "x"), ("Age", "20")), NOW, NOW, NOW, 0.0, id="5.1-age-two-lines-invalid-first"),
     pytest.param(
         dated(("Age", "99999999999")), NOW, NOW, NOW, float(DELTA_SECONDS_MAX), id="4.2.3-1.2.2-huge-age-clamped"
     ),
@@ -348,6 +359,28 @@ def test_date_in_future_exact_freshness_rfc9111_4_2_3(items: Items, fresh_for: f
 def test_fresh_iff_lifetime_greater_than_age_rfc9111_4_2(offset: float, fresh: bool) -> None:
     s = stored(dated(cc("max-age=100")))
     decision = policy.decide(RequestView("GET", URL, Headers()), s, NOW + offset, PRIVATE)
+    assert isinstance(decision, policy.Fresh) is fresh
+
+
+@pytest.mark.parametrize(
+    ("age_lines", "fresh"),
+    [
+        pytest.param(["0,7200"], True, id="5.1-list-first-member-0-fresh"),
+        pytest.param(["7200,0"], False, id="5.1-list-first-member-old-stale"),
+        pytest.param(["0", "7200"], True, id="5.1-two-lines-first-0-fresh"),
+        pytest.param(["7200", "0"], False, id="5.1-two-lines-first-old-stale"),
+        pytest.param(["abc"], True, id="5.1-invalid-ignored-fresh"),
+        pytest.param(["-7200"], True, id="5.1-negative-ignored-fresh"),
+        pytest.param(["7200.0"], True, id="5.1-decimal-ignored-fresh"),
+        pytest.param(["7200;foo=bar"], True, id="5.1-parameter-ignored-fresh"),
+        pytest.param(["3599"], True, id="5.1-valid-young-fresh"),
+        pytest.param(["3600"], False, id="5.1-valid-old-stale"),
+    ],
+)
+def test_age_field_first_member_or_ignored_rfc9111_5_1(age_lines: list[str], fresh: bool) -> None:
+    """RFC 9111 §5.1: the first member of a list-based Age; an invalid one is ignored."""
+    s = stored(dated(cc("max-age=3600"), *(("Age", line) for line in age_lines)))
+    decision = policy.decide(RequestView("GET", URL, Headers()), s, NOW, PRIVATE)
     assert isinstance(decision, policy.Fresh) is fresh
 
 
