@@ -1,8 +1,9 @@
 """httpcache: an RFC 9111 HTTP cache for requests, safe under threads.
 
 >>> import requests
->>> from httpcache import CacheControl
->>> sess = CacheControl(requests.Session())
+>>> from httpcache import CacheControl, SQLiteCache
+>>> sess = CacheControl(requests.Session())                                 # in memory
+>>> kept = CacheControl(requests.Session(), SQLiteCache("http-cache.db"))  # kept on disk
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 
 from .adapter import CacheControlAdapter
 from .cache import BaseCache, DictCache
+from .caches import FileCache, RedisCache, SQLiteCache  # RedisCache imports redis only when built
 from .controller import CacheController
 from .exceptions import HTTPCacheError
 from .models import CacheOptions
@@ -25,7 +27,10 @@ __all__ = [
     "CacheController",
     "CacheOptions",
     "DictCache",
+    "FileCache",
     "HTTPCacheError",
+    "RedisCache",
+    "SQLiteCache",
     "__version__",
 ]
 

@@ -15,6 +15,9 @@ import requests
 
 from .wrapper import CacheControl
 
+#: How long the demo origin takes to answer a GET, as an origin across a network would.
+ORIGIN_DELAY_MS = 50
+
 
 class _DemoOrigin:
     """An origin with a fresh resource, a validated one, and one changed by POST."""
@@ -48,7 +51,7 @@ class _DemoOrigin:
 
             def do_GET(self) -> None:
                 self._count()
-                time.sleep(0.05)  # a slow origin makes the cache's effect visible
+                time.sleep(ORIGIN_DELAY_MS / 1000)  # a slow origin makes the cache's effect visible
                 if self.path == "/fresh":
                     self._reply(200, {"Cache-Control": "max-age=60"}, b"fresh for 60 seconds\n")
                 elif self.path == "/validated":
@@ -86,19 +89,24 @@ def run_demo(out: TextIO = sys.stdout) -> int:
     thread.start()
     session = requests.Session()
     session.trust_env = False  # talk to 127.0.0.1 directly, whatever proxies the environment names
-    cached = CacheControl(session)
+    cached = CacheControl(session)  # no store given: a DictCache, in this process's memory
     write: Callable[[str], object] = out.write
-    write(f"httpcache demo: origin at {origin.url}\n\n")
-    write(f"{'step':<44} {'status':>6} {'from_cache':>10} {'origin hits':>11} {'ms':>8}\n")
+    write(
+        f"httpcache demo: an origin at {origin.url} that takes {ORIGIN_DELAY_MS} ms to answer each GET\n"
+        "(slow on purpose, as a real one over a network is, so that the cache's effect shows in the times).\n"
+        "Store: DictCache, in memory; it is gone when this process ends.\n\n"
+    )
+    write(f"{'step':<44} {'status':>6} {'from_cache':>10} {'sent':>5} {'origin total':>12} {'ms':>8}\n")
 
     def step(label: str, method: str, path: str) -> requests.Response:
+        before = origin.count(method, path)
         start = time.perf_counter()
         resp = cached.request(method, origin.url + path)
         elapsed = (time.perf_counter() - start) * 1000
-        hits = origin.count(method, path)
-        write(
-            f"{label:<44} {resp.status_code:>6} {getattr(resp, 'from_cache', False)!s:>10} {hits:>11} {elapsed:>8.1f}\n"
-        )
+        total = origin.count(method, path)
+        sent = "yes" if total > before else "no"
+        from_cache = getattr(resp, "from_cache", False)
+        write(f"{label:<44} {resp.status_code:>6} {from_cache!s:>10} {sent:>5} {total:>12} {elapsed:>8.1f}\n")
         return resp
 
     try:
@@ -111,6 +119,16 @@ def run_demo(out: TextIO = sys.stdout) -> int:
         step("7. POST /item (invalidates /item, §4.4)", "POST", "/item")
         resp = step("8. GET /item (miss again: new version)", "GET", "/item")
         write(f"\n/item now says: {resp.text.strip()!r}\n")
+        write(
+            "\nColumns: 'sent' says whether this call sent a request to the origin; 'origin total' counts\n"
+            "the requests the origin has received for that method and path so far (not cache hits).\n"
+            "Step 4 is from_cache=True and yet sent a request: the stored response had to be\n"
+            "revalidated (Cache-Control: no-cache); the origin answered 304 Not Modified, without a\n"
+            "body, and the stored body was served as a 200.\n"
+            "\nTo keep the cache between runs and share it between processes, give CacheControl a store:\n"
+            "    from httpcache import CacheControl, SQLiteCache\n"
+            '    session = CacheControl(requests.Session(), SQLiteCache("http-cache.db"))\n'
+        )
     finally:
         session.close()
         origin.server.shutdown()

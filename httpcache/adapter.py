@@ -194,7 +194,7 @@ class CacheControlAdapter(HTTPAdapter):
             return self._follow(request, view, flight, bound, caller_bound, kwargs)
         token: Optional[str] = None
         try:
-            token, served = self._take_lease(request, view, key, bound, kwargs)
+            token, served = self._take_lease(request, view, key, limit, bound, kwargs)
         except BaseException:
             coalescer.release(key, flight)
             raise
@@ -263,14 +263,20 @@ class CacheControlAdapter(HTTPAdapter):
             lookup.release()
 
     def _take_lease(
-        self, request: PreparedRequest, view: RequestView, key: str, bound: float, kwargs: dict[str, Any]
+        self,
+        request: PreparedRequest,
+        view: RequestView,
+        key: str,
+        seconds: float,
+        bound: float,
+        kwargs: dict[str, Any],
     ) -> tuple[Optional[str], Optional[Response]]:
-        """Coalescing across processes: take the store's lease on ``key`` (the token), or
-        wait, at most ``bound`` seconds, while another process holds it, and be served what
+        """Coalescing across processes: take the store's lease on ``key`` for ``seconds``
+        (the token), or wait, at most ``bound`` seconds, while another process holds it, and be served what
         it stored. Past the bound, once its lease is gone with nothing stored, or once it
         has marked the key "pass" (its response is not storable), the caller fetches (with
         the lease if it got it)."""
-        token = self.controller.lease(key, bound)
+        token = self.controller.lease(key, seconds)
         if token is not None:
             return token, None
         if self._passed(key):
@@ -286,7 +292,7 @@ class CacheControlAdapter(HTTPAdapter):
                 return None, served
             if self._passed(key):
                 return None, None
-            token = self.controller.lease(key, bound)
+            token = self.controller.lease(key, seconds)
             if token is not None:
                 served = self._served_from_cache(request, view, kwargs)  # stored just before it let go
                 if served is not None:
