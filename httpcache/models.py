@@ -27,6 +27,12 @@ class CacheOptions:
     - ``heuristic_fraction`` / ``heuristic_max``: heuristic freshness (§4.2.2) is
       ``heuristic_fraction * (Date - Last-Modified)``, at most ``heuristic_max``
       seconds. ``heuristic_fraction=0`` turns heuristic freshness off.
+    - ``permanent_redirect_lifetime``: the heuristic freshness lifetime (§4.2.2) of a
+      301 or 308 (heuristically cacheable: RFC 9110 §15.4.2, §15.4.9) that has no
+      explicit freshness and no Last-Modified to take a fraction of; at most
+      ``heuristic_max``. ``0`` turns it off, as does ``heuristic_fraction=0``. The
+      default, an hour, spares the round trip of a redirect followed again and again
+      while a permanent redirect set by mistake is undone within the hour.
     - ``max_variants``: how many Vary variants are kept per URL (oldest dropped).
     - ``surrogate``: act as a surrogate (a gateway / reverse-proxy cache) with this
       device token: announce ``Surrogate-Capability`` and obey ``Surrogate-Control``
@@ -40,6 +46,7 @@ class CacheOptions:
     shared: bool = False
     heuristic_fraction: float = 0.1
     heuristic_max: float = 86400.0
+    permanent_redirect_lifetime: float = 3600.0
     max_variants: int = 16
     surrogate: Optional[str] = None
     coalesce_timeout: float = 10.0
@@ -56,6 +63,8 @@ class CacheOptions:
             raise HTTPCacheError("heuristic_fraction must be between 0 and 1")
         if self.heuristic_max < 0:
             raise HTTPCacheError("heuristic_max must be >= 0")
+        if not self.permanent_redirect_lifetime >= 0:  # NaN too
+            raise HTTPCacheError("permanent_redirect_lifetime must be >= 0 (0 turns it off)")
         if self.max_variants < 1:
             raise HTTPCacheError("max_variants must be >= 1")
 

@@ -39,6 +39,8 @@ CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: RFC 9110 §15.1: status codes that are heuristically cacheable.
 HEURISTIC_STATUSES = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
+#: RFC 9110 §15.4.2 (301), §15.4.9 (308): permanent redirects, heuristically cacheable.
+PERMANENT_REDIRECTS = frozenset({301, 308})
 #: Status codes whose semantics this cache understands (RFC 9111 §5.2.2.3 must-understand).
 UNDERSTOOD_STATUSES = frozenset({200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501})
 #: RFC 9110 §7.6.1: connection-specific fields, never stored (RFC 9111 §3.1).
@@ -415,12 +417,20 @@ def _date_value(headers: Headers, fallback: float) -> float:
 
 
 def heuristic_lifetime(headers: Headers, status: int, response_time: Optional[float], options: CacheOptions) -> float:
-    """RFC 9111 §4.2.2: a fraction of the time since Last-Modified, capped; 0 when not allowed."""
+    """RFC 9111 §4.2.2: a fraction of the time since Last-Modified, capped; 0 when not allowed.
+
+    A permanent redirect (301, 308: heuristically cacheable, RFC 9110 §15.4.2, §15.4.9)
+    without a Last-Modified gets ``options.permanent_redirect_lifetime`` instead, capped
+    alike: §4.2.2 lets a cache assign a heuristic lifetime, and a redirect rarely has a
+    Last-Modified to take a fraction of.
+    """
     if options.heuristic_fraction <= 0:
         return 0.0
     if status not in HEURISTIC_STATUSES and not response_directives(headers).public:
         return 0.0
     last_modified = parse_http_date(headers.get("last-modified"), response_time)
+    if last_modified is None and status in PERMANENT_REDIRECTS:
+        return min(options.heuristic_max, options.permanent_redirect_lifetime)
     date = parse_http_date(headers.get("date"), response_time)
     if date is None:
         date = response_time
