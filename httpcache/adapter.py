@@ -381,7 +381,7 @@ class CacheControlAdapter(HTTPAdapter):
                 try:
                     rv = _response_view(resp)
                     if resp.status_code == 304 and policy.validator_matches(stored, rv):
-                        self.controller.freshen(stored, rv, request_time, response_time)
+                        self.controller.freshen(stored, rv, request_time, response_time, refresh_view)
                     elif resp.status_code != 304:
                         self._received(refresh_view, resp, request_time, response_time, stored)
                         for _ in resp.iter_content(_PIECE):
@@ -427,7 +427,7 @@ class CacheControlAdapter(HTTPAdapter):
         if status == 304:
             rv = _response_view(resp)
             if policy.validator_matches(stored, rv):
-                fresh = self.controller.freshen(stored, rv, request_time, response_time)
+                fresh = self.controller.freshen(stored, rv, request_time, response_time, view)
                 if user_conditional:
                     return _mark(resp, False)
                 _discard(resp)

@@ -549,10 +549,18 @@ class CacheController:
                 log.debug("invalidated %s %s (RFC 9111 §4.4)", method, url)
 
     def freshen(
-        self, stored: StoredResponse, resp: ResponseView, request_time: float, response_time: float
+        self,
+        stored: StoredResponse,
+        resp: ResponseView,
+        request_time: float,
+        response_time: float,
+        req: Optional[RequestView] = None,
     ) -> StoredResponse:
-        """RFC 9111 §4.3.4: update the stored response with a 304's fields, and write it."""
-        fresh = policy.freshen(stored, resp, request_time, response_time)
+        """RFC 9111 §4.3.4: update the stored response with a 304's fields (answering
+        ``req``), and write it; where a new Vary moves it to another key, it leaves the old."""
+        fresh = policy.freshen(stored, resp, request_time, response_time, req)
+        if dict(fresh.vary) != dict(stored.vary):
+            self.remove(stored)
         self.write(fresh)
         return fresh
 
@@ -566,7 +574,7 @@ class CacheController:
                     self.remove(stored)
                 elif policy.has_validator(resp.headers) and policy.validator_matches(stored, resp):
                     log.debug("HEAD response freshens stored GET %s (RFC 9111 §4.3.5)", req.url)
-                    self.freshen(stored, resp, request_time, response_time)
+                    self.freshen(stored, resp, request_time, response_time, req)
             finally:
                 _release(stored)
 

@@ -730,12 +730,32 @@ def validator_matches(stored: StoredResponse, resp: ResponseView) -> bool:
     return True
 
 
-def freshen(stored: StoredResponse, resp: ResponseView, request_time: float, response_time: float) -> StoredResponse:
+def freshen(
+    stored: StoredResponse,
+    resp: ResponseView,
+    request_time: float,
+    response_time: float,
+    req: Optional[RequestView] = None,
+) -> StoredResponse:
     """RFC 9111 §4.3.4 + §3.2: the 304's fields replace the stored ones (never
-    Content-Length or the body's coding); the stored body is kept."""
+    Content-Length or the body's coding); the stored body is kept.
+
+    A 304 may change Vary. The stored response is then selected by the new Vary
+    (§4.1): a field it names anew takes the value of ``req``, the request the 304
+    answered (the origin judged the stored response right for that value); a field
+    it already named keeps its stored value."""
     drop = set(NOT_UPDATED_BY_304) | set(parse_field_names(resp.headers.get("connection")))
     headers = stored.headers.replaced(resp.headers.without(drop))
-    return stored.replace(headers=headers, request_time=request_time, response_time=response_time)
+    vary = stored.vary
+    names = vary_names(headers)
+    if set(names) != set(vary):
+        request_headers = req.headers if req is not None else Headers([])
+        vary = {
+            name: stored.vary[name] if name in stored.vary else normalize_field(request_headers.get_all(name), name)
+            for name in names
+            if name != "*"
+        }
+    return stored.replace(headers=headers, request_time=request_time, response_time=response_time, vary=vary)
 
 
 def head_invalidates(stored: StoredResponse, resp: ResponseView) -> bool:

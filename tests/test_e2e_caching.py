@@ -841,3 +841,24 @@ def test_request_stale_if_error_rfc5861_4(origin: Origin, session: requests.Sess
     too_old = session.get(url, headers={"Cache-Control": "stale-if-error=5"})
     assert too_old.status_code == 503
     assert origin.count("/rsie") == 4
+
+
+def test_304_adding_vary_selects_the_stored_response_by_it_rfc9111_4_1_4_3_4(
+    origin: Origin, session: requests.Session
+) -> None:
+    def handler(seen: Seen) -> Reply:
+        if seen.headers.get("if-none-match") == '"lang"':
+            # the origin now says the response varies on Accept-Language, fresh for a minute
+            return Reply(304, [("ETag", '"lang"'), ("Vary", "Accept-Language"), ("Cache-Control", "max-age=60")])
+        return Reply(200, [("ETag", '"lang"'), ("Cache-Control", "no-cache")], b"in english")
+
+    origin.route("/lang", handler)
+    url = origin.url("/lang")
+    session.get(url)  # stored without Vary
+    english = session.get(url, headers={"Accept-Language": "en"})  # revalidated: 304 adds Vary
+    assert (english.content, from_cache(english), origin.count("/lang")) == (b"in english", True, 2)
+    again = session.get(url, headers={"Accept-Language": "en"})
+    assert (from_cache(again), origin.count("/lang")) == (True, 2), "selected by its Vary for en"
+    anonymous = session.get(url)  # no Accept-Language: the stored response was chosen for "en"
+    assert origin.count("/lang") == 3, "a response selected for Accept-Language: en served to a request without"
+    assert anonymous.content == b"in english"
