@@ -862,3 +862,21 @@ def test_304_adding_vary_selects_the_stored_response_by_it_rfc9111_4_1_4_3_4(
     anonymous = session.get(url)  # no Accept-Language: the stored response was chosen for "en"
     assert origin.count("/lang") == 3, "a response selected for Accept-Language: en served to a request without"
     assert anonymous.content == b"in english"
+
+
+def test_strong_etag_on_304_to_our_weak_if_none_match_one_request_each_rfc9110_13_1_2(
+    origin: Origin, session: requests.Session
+) -> None:
+    # nginx with gzip: the 200 carries W/"6b13-5853f", the 304 answering it "6b13-5853f"
+    def handler(seen: Seen) -> Reply:
+        if seen.headers.get("if-none-match", "").lstrip("W/") == '"6b13-5853f"':  # weak comparison
+            return Reply(304, [("ETag", '"6b13-5853f"'), ("Cache-Control", "no-cache")])
+        return Reply(200, [("ETag", 'W/"6b13-5853f"'), ("Cache-Control", "no-cache")], b"gzipped page")
+
+    origin.route("/gz", handler)
+    url = origin.url("/gz")
+    bodies = [session.get(url).content for _ in range(5)]
+    assert bodies == [b"gzipped page"] * 5
+    assert origin.count("/gz") == 5, "one request per revalidation, as plain requests makes"
+    # each revalidation is conditional (the 304's fields, its ETag too, replace the stored ones: §4.3.4)
+    assert [r.headers.get("if-none-match", "").lstrip("W/") for r in origin.requests] == [""] + ['"6b13-5853f"'] * 4
