@@ -21,8 +21,20 @@ setup(
     install_requires=["requests>=2.25"],
     extras_require={
         "redis": ["redis>=4.2"],
-        "test": ["pytest>=7", "responses>=0.23", "hypothesis>=6", "redis>=4.2"],
-        "dev": ["pytest>=7", "responses>=0.23", "hypothesis>=6", "redis>=4.2", "mypy>=1.8", "ruff>=0.4", "types-requests"],
+        # httpbin + gunicorn: the real origin of tests/test_e2e_httpbin.py (gunicorn picks its own
+        # release for Python 3.9); nginx comes from the system (.ci/run installs nginx-light)
+        "test": ["pytest>=7", "responses>=0.23", "hypothesis>=6", "redis>=4.2", "httpbin>=0.10", "gunicorn>=20.1"],
+        "dev": [
+            "pytest>=7",
+            "responses>=0.23",
+            "hypothesis>=6",
+            "redis>=4.2",
+            "httpbin>=0.10",
+            "gunicorn>=20.1",
+            "mypy>=1.8",
+            "ruff>=0.4",
+            "types-requests",
+        ],
     },
     classifiers=[
         "Programming Language :: Python :: 3",
