@@ -743,12 +743,19 @@ def freshen(
     A 304 may change Vary. The stored response is then selected by the new Vary
     (§4.1): a field it names anew takes the value of ``req``, the request the 304
     answered (the origin judged the stored response right for that value); a field
-    it already named keeps its stored value."""
+    it already named keeps its stored value.
+
+    A strong ETag in the 304 for our weak one (nginx answers ``W/"x"`` for a gzipped
+    body with ``"x"``) does not replace it: the stored body is the weak one, and §3.2
+    lets a cache keep a field its stored response depends upon."""
     drop = set(NOT_UPDATED_BY_304) | set(parse_field_names(resp.headers.get("connection")))
+    old_etag, new_etag = stored.headers.get("etag"), resp.headers.get("etag")
+    if old_etag and new_etag and old_etag.strip().startswith("W/") and not new_etag.strip().startswith("W/"):
+        drop.add("etag")  # weakly equal (the 304 selected it); else it is a contradiction
     headers = stored.headers.replaced(resp.headers.without(drop))
     vary = stored.vary
     names = vary_names(headers)
-    if set(names) != set(vary):
+    if "vary" in resp.headers and set(names) != set(vary):
         request_headers = req.headers if req is not None else Headers([])
         vary = {
             name: stored.vary[name] if name in stored.vary else normalize_field(request_headers.get_all(name), name)
