@@ -38,6 +38,10 @@ class CacheOptions:
       device token: announce ``Surrogate-Capability`` and obey ``Surrogate-Control``
       directives addressed to it, which take precedence over Cache-Control
       (W3C Edge Architecture Specification 1.0). Needs ``shared=True``.
+    - ``targeted_fields``: for a surrogate only, its target list (RFC 9213 §2.2), most
+      specific first: the first of these fields present with a valid, non-empty value
+      (a Structured Field Dictionary) is obeyed instead of Cache-Control and Expires.
+      ``()`` turns targeted fields off. A cache without ``surrogate`` ignores them.
     - ``coalesce_timeout``: concurrent misses for one URL in one process make one
       origin request; the others wait up to this many seconds for it to be stored
       (then send their own). ``0`` turns coalescing off.
@@ -49,6 +53,7 @@ class CacheOptions:
     permanent_redirect_lifetime: float = 3600.0
     max_variants: int = 16
     surrogate: Optional[str] = None
+    targeted_fields: tuple[str, ...] = ("CDN-Cache-Control",)
     coalesce_timeout: float = 10.0
 
     def __post_init__(self) -> None:
@@ -59,6 +64,11 @@ class CacheOptions:
                 raise HTTPCacheError("surrogate needs shared=True: a surrogate is a shared cache")
             if not self.surrogate or not all(c.isalnum() or c in "-_." for c in self.surrogate):
                 raise HTTPCacheError("surrogate must be a token of letters, digits, '-', '_' or '.'")
+        if not isinstance(self.targeted_fields, tuple) or not all(
+            isinstance(name, str) and _is_token(name) and name.lower() != "cache-control"
+            for name in self.targeted_fields
+        ):
+            raise HTTPCacheError("targeted_fields must be a tuple of field names other than Cache-Control")
         if not 0.0 <= self.heuristic_fraction <= 1.0:
             raise HTTPCacheError("heuristic_fraction must be between 0 and 1")
         if self.heuristic_max < 0:
@@ -70,6 +80,11 @@ class CacheOptions:
 
     def replace(self, **changes: object) -> CacheOptions:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _is_token(name: str) -> bool:
+    """RFC 9110 §5.1: a field name is a token."""
+    return bool(name) and all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in name)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import math
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence, Union
+from typing import Callable, Mapping, Optional, Sequence, Union
 from urllib.parse import urljoin, urlsplit
 
 from ._headers import (
@@ -27,6 +27,7 @@ from ._headers import (
     parse_field_names,
     parse_http_date,
     parse_range,
+    parse_targeted_cache_control,
     split_list,
 )
 from .models import CacheOptions, RequestView, ResponseView, StoredResponse
@@ -76,7 +77,10 @@ class RequestDirectives:
 
 @dataclass(frozen=True)
 class ResponseDirectives:
-    """RFC 9111 §5.2.2 response directives (and RFC 5861 / RFC 8246 extensions)."""
+    """RFC 9111 §5.2.2 response directives (and RFC 5861 / RFC 8246 extensions).
+
+    ``targeted``: read from a targeted field (RFC 9213), so Expires is ignored too (§2.2).
+    """
 
     no_store: bool = False
     no_cache: bool = False
@@ -92,6 +96,7 @@ class ResponseDirectives:
     s_maxage: Optional[int] = None
     stale_while_revalidate: Optional[int] = None
     stale_if_error: Optional[int] = None
+    targeted: bool = False
 
 
 def _delta(cc: Mapping[str, Optional[str]], name: str) -> Optional[int]:
@@ -146,7 +151,10 @@ def _response_directives_of(headers: Headers) -> ResponseDirectives:
 @functools.lru_cache(maxsize=512)
 def _response_directives(value: Optional[str]) -> ResponseDirectives:
     """Frozen, so memoised: the same field value parses once (a cache hit reparses nothing)."""
-    cc = parse_cache_control(value)
+    return _directives_of(parse_cache_control(value))
+
+
+def _directives_of(cc: Mapping[str, Optional[str]], targeted: bool = False) -> ResponseDirectives:
     no_cache_arg = cc.get("no-cache")
     private_arg = cc.get("private")
     return ResponseDirectives(
@@ -165,7 +173,52 @@ def _response_directives(value: Optional[str]) -> ResponseDirectives:
         s_maxage=_delta(cc, "s-maxage"),
         stale_while_revalidate=parse_delta_seconds(cc.get("stale-while-revalidate")),
         stale_if_error=parse_delta_seconds(cc.get("stale-if-error")),
+        targeted=targeted,
     )
+
+
+def effective_directives(headers: Headers, options: CacheOptions) -> ResponseDirectives:
+    """The response directives this cache obeys: Cache-Control (RFC 9111 §5.2.2) or, for a
+    surrogate (a gateway/CDN cache), the first targeted field of ``options.targeted_fields``
+    with a valid, non-empty value, "instead of" Cache-Control and Expires (RFC 9213 §2.2).
+
+    Other caches ignore targeted fields ("MUST NOT change that cache's behavior", §2.2): a
+    private cache is no CDN, and a shared one is not told which fields target it. Without
+    a surrogate this costs one attribute test over ``response_directives``.
+
+    Surrogate-Control directives addressed to this surrogate (``surrogate_directives``)
+    keep precedence over these, as over Cache-Control: RFC 9213 §2.2 sets targeted
+    fields above Cache-Control and Expires and says nothing of Surrogate-Control, whose
+    directives can name this very device (``max-age=60;edge``), more specific than a
+    field for every CDN; and a Surrogate-Control a gateway obeys today keeps working.
+    """
+    if options.surrogate is None or not options.targeted_fields:
+        return response_directives(headers)
+    name, compute = _targeted_reader(options.targeted_fields)
+    return headers.derived(name, compute)
+
+
+@functools.lru_cache(maxsize=16)
+def _targeted_reader(fields: tuple[str, ...]) -> tuple[str, Callable[[Headers], ResponseDirectives]]:
+    """The memo name and the computation of the directives under one target list."""
+
+    def compute(headers: Headers) -> ResponseDirectives:
+        for name in fields:  # RFC 9213 §2.2: "the first (in target-list order) field with a valid, non-empty value"
+            value = headers.get(name)
+            if value is not None:
+                rd = _targeted_directives(value)
+                if rd is not None:
+                    return rd
+        return response_directives(headers)
+
+    return "response_directives " + ",".join(fields).lower(), compute
+
+
+@functools.lru_cache(maxsize=256)
+def _targeted_directives(value: str) -> Optional[ResponseDirectives]:
+    """A targeted field's directives, None when it is empty or invalid (RFC 9213 §2.1)."""
+    cc = parse_targeted_cache_control(value)
+    return None if cc is None else _directives_of(cc, targeted=True)
 
 
 @dataclass(frozen=True)
@@ -217,7 +270,7 @@ def not_storable_reason(req: RequestView, resp: ResponseView, options: CacheOpti
         return "answer to a Range request that is neither 200 nor 206 (RFC 9111 §3.3)"
     if request_directives(req.headers).no_store:
         return "request no-store (RFC 9111 §5.2.1.5)"
-    rd = response_directives(resp.headers)
+    rd = effective_directives(resp.headers, options)
     sd = surrogate_directives(resp.headers, options)
     if sd is not None and sd.no_store:
         return "Surrogate-Control no-store (W3C Edge Architecture §3)"
@@ -240,7 +293,7 @@ def not_storable_reason(req: RequestView, resp: ResponseView, options: CacheOpti
         return "Vary: * never matches (RFC 9111 §4.1)"
     explicit = (
         surrogate_fresh
-        or "expires" in resp.headers
+        or (not rd.targeted and "expires" in resp.headers)  # RFC 9213 §2.2: Expires ignored
         or rd.max_age is not None
         or (options.shared and rd.s_maxage is not None)
         or (rd.private and not options.shared)
@@ -262,7 +315,7 @@ def not_storable_reason(req: RequestView, resp: ResponseView, options: CacheOpti
 def headers_to_store(req: RequestView, resp: ResponseView, options: CacheOptions) -> Headers:
     """The response's fields as stored: no connection-specific fields (RFC 9111 §3.1), no
     fields listed by qualified no-cache (§5.2.2.4) or, in a shared cache, private (§5.2.2.7)."""
-    rd = response_directives(resp.headers)
+    rd = effective_directives(resp.headers, options)
     drop = set(HOP_BY_HOP) | set(parse_field_names(resp.headers.get("connection")))
     drop.update(rd.no_cache_fields)
     if options.shared:
@@ -426,7 +479,7 @@ def heuristic_lifetime(headers: Headers, status: int, response_time: Optional[fl
     """
     if options.heuristic_fraction <= 0:
         return 0.0
-    if status not in HEURISTIC_STATUSES and not response_directives(headers).public:
+    if status not in HEURISTIC_STATUSES and not effective_directives(headers, options).public:
         return 0.0
     last_modified = parse_http_date(headers.get("last-modified"), response_time)
     if last_modified is None and status in PERMANENT_REDIRECTS:
@@ -443,7 +496,8 @@ def heuristic_lifetime(headers: Headers, status: int, response_time: Optional[fl
 
 def freshness_lifetime(stored: StoredResponse, options: CacheOptions) -> float:
     """RFC 9111 §4.2.1: s-maxage (shared only) > max-age > Expires - Date > heuristic (§4.2.2),
-    all overridden for a surrogate by its Surrogate-Control max-age (Edge Architecture §3)."""
+    all overridden for a surrogate by its Surrogate-Control max-age (Edge Architecture §3);
+    a targeted field replaces Cache-Control and Expires (RFC 9213 §2.2)."""
     known: Optional[tuple[CacheOptions, float]] = vars(stored).get("freshness_lifetime")
     if known is not None and known[0] is options:
         return known[1]
@@ -456,12 +510,12 @@ def _freshness_lifetime(stored: StoredResponse, options: CacheOptions) -> float:
     sd = surrogate_directives(stored.headers, options)
     if sd is not None and sd.max_age is not None:
         return float(sd.max_age)
-    rd = response_directives(stored.headers)
+    rd = effective_directives(stored.headers, options)
     if options.shared and rd.s_maxage is not None:
         return float(rd.s_maxage)
     if rd.max_age is not None:
         return float(rd.max_age)
-    if "expires" in stored.headers:
+    if not rd.targeted and "expires" in stored.headers:  # RFC 9213 §2.2: a targeted field ignores Expires
         expires = parse_http_date(stored.headers.get("expires"), stored.response_time)
         if expires is None:
             return 0.0  # §5.3: an invalid Expires, such as "0", is in the past
@@ -592,7 +646,7 @@ def decide(req: RequestView, stored: Optional[StoredResponse], now: float, optio
         if rq.only_if_cached:
             return GatewayTimeout("only-if-cached and nothing stored (RFC 9111 §5.2.1.7)")
         return Miss("nothing stored (RFC 9111 §4)")
-    rd = response_directives(stored.headers)
+    rd = effective_directives(stored.headers, options)
     age = current_age(stored, now)
     lifetime = freshness_lifetime(stored, options)
     fresh = lifetime > age  # §4.2
@@ -635,7 +689,7 @@ def stale_if_error_allowed(
 ) -> bool:
     """RFC 5861 §4: on an error, may the stale response be served? Never against
     must-revalidate and its kin (RFC 9111 §4.2.4 "MUST NOT")."""
-    rd = response_directives(stored.headers)
+    rd = effective_directives(stored.headers, options)
     if _stale_forbidden(rd, options) is not None:
         return False
     windows = [w for w in (rd.stale_if_error, request_directives(req.headers).stale_if_error) if w is not None]
@@ -825,8 +879,12 @@ def post_response_as_get(req: RequestView, resp: ResponseView, options: CacheOpt
         return None
     if urlsplit(target)._replace(fragment="").geturl() != urlsplit(req.url)._replace(fragment="").geturl():
         return None
-    rd = response_directives(resp.headers)
-    explicit = "expires" in resp.headers or rd.max_age is not None or (options.shared and rd.s_maxage is not None)
+    rd = effective_directives(resp.headers, options)
+    explicit = (
+        (not rd.targeted and "expires" in resp.headers)
+        or rd.max_age is not None
+        or (options.shared and rd.s_maxage is not None)
+    )
     if not explicit:
         return None
     as_get = RequestView("GET", req.url, req.headers.without(("content-type", "content-length")))
@@ -846,7 +904,7 @@ def ttl_hint(stored: StoredResponse, now: float, options: CacheOptions) -> Optio
     itself is always recomputed on read; this is never used to decide it."""
     if has_validator(stored.headers):
         return None
-    rd = response_directives(stored.headers)
+    rd = effective_directives(stored.headers, options)
     remaining = freshness_lifetime(stored, options) - current_age(stored, now)
     allowance = max(rd.stale_if_error or 0, rd.stale_while_revalidate or 0)
     # a stale response can still serve a request's max-stale (§5.2.1.2) for a while

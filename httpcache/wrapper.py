@@ -24,6 +24,7 @@ def CacheControl(  # noqa: N802 - the name users know
     permanent_redirect_lifetime: float = 3600.0,
     max_variants: int = 16,
     surrogate: Optional[str] = None,
+    targeted_fields: tuple[str, ...] = ("CDN-Cache-Control",),
     coalesce_timeout: float = 10.0,
     adapter_class: type[CacheControlAdapter] = CacheControlAdapter,
     **adapter_kwargs: Any,
@@ -41,6 +42,7 @@ def CacheControl(  # noqa: N802 - the name users know
         permanent_redirect_lifetime=permanent_redirect_lifetime,
         max_variants=max_variants,
         surrogate=surrogate,
+        targeted_fields=targeted_fields,
         coalesce_timeout=coalesce_timeout,
     )
     controller = CacheController(cache, options)

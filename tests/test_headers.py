@@ -19,6 +19,7 @@ from httpcache import policy
 from httpcache._headers import (
     DELTA_SECONDS_MAX,
     Headers,
+    SFToken,
     etag_strong_match,
     etag_weak_match,
     parse_cache_control,
@@ -26,6 +27,8 @@ from httpcache._headers import (
     parse_etags,
     parse_field_names,
     parse_http_date,
+    parse_sf_dictionary,
+    parse_targeted_cache_control,
 )
 from httpcache.models import CacheOptions, RequestView, ResponseView, StoredResponse
 
@@ -33,6 +36,7 @@ NOW = 1_700_000_000.0  # Tue, 14 Nov 2023 22:13:20 GMT
 URL = "http://example.com/r"
 PRIVATE = CacheOptions()
 SHARED = CacheOptions(shared=True)
+CDN = CacheOptions(shared=True, surrogate="edge")
 TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9a-z]+$")
 ETAG = re.compile(r'^(?:W/)?"[^"]*"$')
 
@@ -328,6 +332,125 @@ def test_etag_comparison_rfc9110_8_8_3_2(a: str, b: str, strong: bool, weak: boo
 
 
 # ---------------------------------------------------------------------------
+# Structured Field Dictionaries (RFC 8941 §3.2, §4.2.2) and targeted fields (RFC 9213 §2.1)
+
+SF_VALID = [
+    pytest.param("a=1, b=2", {"a": (1, {}), "b": (2, {})}, id="8941-3.2-integers"),
+    pytest.param("a=1,b=2", {"a": (1, {}), "b": (2, {})}, id="8941-4.2.2-no-space"),
+    pytest.param("a=1 ,\tb=2", {"a": (1, {}), "b": (2, {})}, id="8941-4.2.2-ows-around-comma"),
+    pytest.param("  a=1  ", {"a": (1, {})}, id="8941-4.2-surrounding-sp"),
+    pytest.param("a, b=?0, c=?1", {"a": (True, {}), "b": (False, {}), "c": (True, {})}, id="8941-3.3.6-booleans"),
+    pytest.param("a;x=1;y, b", {"a": (True, {"x": 1, "y": True}), "b": (True, {})}, id="8941-3.1.2-parameters"),
+    pytest.param("a=1;  x=2", {"a": (1, {"x": 2})}, id="8941-4.2.3.2-sp-after-semicolon"),
+    pytest.param("a=(1 2);p", {"a": (((1, {}), (2, {})), {"p": True})}, id="8941-3.1.1-inner-list"),
+    pytest.param("a=( 1  2 )", {"a": (((1, {}), (2, {})), {})}, id="8941-4.2.1.2-inner-list-spaces"),
+    pytest.param("a=()", {"a": ((), {})}, id="8941-3.1.1-empty-inner-list"),
+    pytest.param("a=:aGVsbG8=:", {"a": (b"hello", {})}, id="8941-3.3.5-byte-sequence"),
+    pytest.param("a=:aGVsbG8:", {"a": (b"hello", {})}, id="8941-4.2.7-padding-may-be-missing"),
+    pytest.param('a="x\\"y\\\\z"', {"a": ('x"y\\z', {})}, id="8941-4.2.5-escapes"),
+    pytest.param('a=""', {"a": ("", {})}, id="8941-3.3.3-empty-string"),
+    pytest.param("a=-12.345", {"a": (-12.345, {})}, id="8941-3.3.2-decimal"),
+    pytest.param("a=123456789012.123", {"a": (123456789012.123, {})}, id="8941-4.2.4-longest-decimal"),
+    pytest.param("a=999999999999999", {"a": (999999999999999, {})}, id="8941-4.2.4-15-digits"),
+    pytest.param("a=-0", {"a": (0, {})}, id="8941-4.2.4-minus-zero"),
+    pytest.param("a=tok/en:x*", {"a": ("tok/en:x*", {})}, id="8941-3.3.4-token"),
+    pytest.param("a=*b", {"a": ("*b", {})}, id="8941-3.3.4-token-star"),
+    pytest.param("a=1, a=2", {"a": (2, {})}, id="8941-4.2.2-repeated-key-last-wins"),
+    pytest.param("*a=1, b.c_d-e*=2", {"*a": (1, {}), "b.c_d-e*": (2, {})}, id="8941-3.2-key-chars"),
+    pytest.param("", {}, id="8941-4.2-empty-is-empty-dictionary"),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), SF_VALID)
+def test_parse_sf_dictionary_rfc8941_4_2_2(value: str, expected: dict[str, object]) -> None:
+    assert parse_sf_dictionary(value) == expected
+
+
+def test_parse_sf_dictionary_tells_token_from_string_rfc8941_3_3_4() -> None:
+    parsed = parse_sf_dictionary('a=b, c="d"')
+    assert parsed is not None
+    assert isinstance(parsed["a"][0], SFToken) and not isinstance(parsed["c"][0], SFToken)
+
+
+SF_INVALID = [
+    pytest.param(None, id="absent"),
+    pytest.param("A=1", id="4.2.3.3-upper-case-key"),
+    pytest.param("Max-Age=60", id="4.2.3.3-cache-control-style-case"),
+    pytest.param("1a=1", id="4.2.3.3-key-starts-with-digit"),
+    pytest.param("a=1,", id="4.2.2-trailing-comma"),
+    pytest.param(",a=1", id="4.2.2-leading-comma"),
+    pytest.param("a=1,,b=2", id="4.2.2-empty-member"),
+    pytest.param("a=1 b=2", id="4.2.2-no-comma"),
+    pytest.param("a=1;", id="4.2.3.2-dangling-semicolon"),
+    pytest.param("a=", id="4.2.3.1-missing-value"),
+    pytest.param("a==1", id="4.2.3.1-double-equals"),
+    pytest.param('a="open', id="4.2.5-unterminated-string"),
+    pytest.param('a="\\x"', id="4.2.5-bad-escape"),
+    pytest.param('a="tab\there"', id="4.2.5-control-char-in-string"),
+    pytest.param("a=1.2345", id="4.2.4-four-fraction-digits"),
+    pytest.param("a=1.", id="4.2.4-no-fraction-digit"),
+    pytest.param("a=1234567890123456", id="4.2.4-16-digits"),
+    pytest.param("a=1234567890123.1", id="4.2.4-13-digits-before-dot"),
+    pytest.param("a=-", id="4.2.4-lone-minus"),
+    pytest.param("a=1.2.3", id="4.2.4-two-dots"),
+    pytest.param("a=?2", id="4.2.8-bad-boolean"),
+    pytest.param("a=?", id="4.2.8-truncated-boolean"),
+    pytest.param("a=:!!:", id="4.2.7-bad-base64"),
+    pytest.param("a=:aGVsbG8=", id="4.2.7-unterminated-bytes"),
+    pytest.param("a=(1 2", id="4.2.1.2-unclosed-inner-list"),
+    pytest.param("a=(1,2)", id="4.2.1.2-comma-in-inner-list"),
+    pytest.param("a=(1)x", id="4.2.1.2-garbage-after-inner-list"),
+    pytest.param("a=\u00e9", id="4.2-non-ascii"),
+    pytest.param("a=@1659578233", id="4.2.3.1-date-is-rfc9651-not-8941"),
+    pytest.param('a=%"x"', id="4.2.3.1-display-string-is-rfc9651-not-8941"),
+    pytest.param("a=1\x00", id="4.2-nul"),
+]
+
+
+@pytest.mark.parametrize("value", SF_INVALID)
+def test_parse_sf_dictionary_invalid_is_none_rfc8941_4_2(value: Optional[str]) -> None:
+    assert parse_sf_dictionary(value) is None
+
+
+TARGETED = [
+    pytest.param("max-age=60", {"max-age": "60"}, id="9213-2.1-integer"),
+    pytest.param("max-age=60, no-store", {"max-age": "60", "no-store": None}, id="9213-2.1-boolean-true-no-argument"),
+    pytest.param("no-store=?0, max-age=60", {"max-age": "60"}, id="9213-2.1-boolean-false-not-set"),
+    pytest.param('no-cache="X-Auth, Set-Cookie"', {"no-cache": "X-Auth, Set-Cookie"}, id="9213-2.1-string-field-list"),
+    pytest.param('private="X-Auth"', {"private": "X-Auth"}, id="9213-2.1-private-string"),
+    pytest.param("no-cache=X-Auth", {"no-cache": ""}, id="9213-2.1-field-list-token-not-consumed"),
+    pytest.param("max-age=1.5", {"max-age": ""}, id="9213-2.1-decimal-max-age-not-rounded"),
+    pytest.param('max-age="60"', {"max-age": ""}, id="9213-2.1-string-max-age-not-consumed"),
+    pytest.param("max-age=sixty", {"max-age": ""}, id="9213-2.1-token-max-age-not-consumed"),
+    pytest.param("s-maxage=(1 2)", {"s-maxage": ""}, id="9213-2.1-inner-list-not-consumed"),
+    pytest.param("max-age=-1", {"max-age": "-1"}, id="9213-2.1-negative-integer-stays-invalid"),
+    pytest.param("max-age=60;foo=bar", {"max-age": "60"}, id="9213-2.1-parameters-ignored"),
+    pytest.param("none", {"none": None}, id="9213-3.1-none-example"),
+    pytest.param("public, x-ext=tok", {"public": None, "x-ext": "tok"}, id="9213-2.1-extension-token"),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), TARGETED)
+def test_parse_targeted_cache_control_rfc9213_2_1(value: str, expected: dict[str, Optional[str]]) -> None:
+    assert parse_targeted_cache_control(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(None, id="absent"),
+        pytest.param("", id="empty"),
+        pytest.param("  ", id="only-spaces"),
+        pytest.param("MAX-AGE=60", id="upper-case"),
+        pytest.param("max-age=60,", id="trailing-comma"),
+        pytest.param('no-cache="set-cookie', id="unterminated"),
+    ],
+)
+def test_parse_targeted_cache_control_empty_or_invalid_is_ignored_rfc9213_2_1(value: Optional[str]) -> None:
+    assert parse_targeted_cache_control(value) is None
+
+
+# ---------------------------------------------------------------------------
 # Properties: parsers are total and their results well-formed
 
 HEADERISH = ' \t,;="\\/*-_.0123456789WGMTaegimnorstvxy:\x00\x7fé'
@@ -371,6 +494,15 @@ def test_property_parse_cache_control_total_rfc9111_5_2(value: str) -> None:
     for name, arg in result.items():
         assert TOKEN.match(name) is not None
         assert arg is None or isinstance(arg, str)
+
+
+@FAST
+@given(garbage)
+def test_property_parse_sf_dictionary_total_rfc8941_4_2(value: str) -> None:
+    result = parse_sf_dictionary(value)
+    assert result is None or all(isinstance(k, str) and k == k.lower() for k in result)
+    targeted = parse_targeted_cache_control(value)
+    assert targeted is None or all(v is None or isinstance(v, str) for v in targeted.values())
 
 
 @FAST
@@ -457,6 +589,8 @@ POLICY_FIELDS = [
     "Content-Location",
     "Content-Length",
     "Range",
+    "CDN-Cache-Control",
+    "Surrogate-Control",
 ]
 header_lists = st.lists(st.tuples(st.sampled_from(POLICY_FIELDS), garbage), max_size=8)
 
@@ -466,7 +600,7 @@ def _check_policy_total(
 ) -> None:
     req = RequestView(method, URL, Headers(req_items))
     resp = ResponseView(status, Headers(resp_items))
-    for options in (PRIVATE, SHARED):
+    for options in (PRIVATE, SHARED, CDN):
         reason = policy.not_storable_reason(req, resp, options)
         assert reason is None or isinstance(reason, str)
         stored_headers = policy.headers_to_store(req, resp, options)
@@ -554,3 +688,5 @@ def test_parsers_total_on_garbage_table(value: str) -> None:
     assert date is None or math.isfinite(date)
     assert all(n == "*" or TOKEN.match(n) for n in parse_field_names(value))
     assert all(ETAG.match(t) for t in parse_etags(value) if t != "*")
+    assert isinstance(parse_sf_dictionary(value), (dict, type(None)))
+    assert isinstance(parse_targeted_cache_control(value), (dict, type(None)))
