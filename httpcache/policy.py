@@ -315,12 +315,36 @@ def not_storable_reason(req: RequestView, resp: ResponseView, options: CacheOpti
 def headers_to_store(req: RequestView, resp: ResponseView, options: CacheOptions) -> Headers:
     """The response's fields as stored: no connection-specific fields (RFC 9111 §3.1), no
     fields listed by qualified no-cache (§5.2.2.4) or, in a shared cache, private (§5.2.2.7)."""
-    rd = effective_directives(resp.headers, options)
     drop = set(HOP_BY_HOP) | set(parse_field_names(resp.headers.get("connection")))
-    drop.update(rd.no_cache_fields)
-    if options.shared:
-        drop.update(rd.private_fields)
+    drop.update(fields_never_reused(resp.headers, options))
     return resp.headers.without(drop)
+
+
+def fields_never_reused(headers: Headers, options: CacheOptions) -> frozenset[str]:
+    """The fields (lower-cased) that ``headers``' own directives keep out of a stored
+    response: those listed by a qualified no-cache, which "MUST NOT" be reused without
+    successful revalidation (RFC 9111 §5.2.2.4), and, in a shared cache, by a qualified
+    private, which it "MUST NOT store" (§5.2.2.7). A surrogate reads them from its
+    targeted field (RFC 9213 §2.2)."""
+    rd = effective_directives(headers, options)
+    if not rd.no_cache_fields and not (options.shared and rd.private_fields):
+        return frozenset()
+    return frozenset(rd.no_cache_fields + rd.private_fields if options.shared else rd.no_cache_fields)
+
+
+def without_fields_never_reused(headers: Headers, options: CacheOptions) -> Headers:
+    """``headers`` without ``fields_never_reused(headers, options)``: what a stored response
+    may keep, whatever brought the fields in (a response being stored, or a 304's fields
+    merged into a stored response, RFC 9111 §4.3.4, which its merged directives judge)."""
+    return headers.without(fields_never_reused(headers, options))
+
+
+def _holds_fields_never_reused(headers: Headers, rd: ResponseDirectives, options: CacheOptions) -> bool:
+    """Does a stored response still hold a field its directives ``rd`` keep out (stored by
+    an older version or other options, or merged in from a 304)? Two tests when none are named."""
+    if not rd.no_cache_fields and not (options.shared and rd.private_fields):
+        return False
+    return any(name in headers for name in fields_never_reused(headers, options))
 
 
 # ---------------------------------------------------------------------------
@@ -655,6 +679,9 @@ def decide(req: RequestView, stored: Optional[StoredResponse], now: float, optio
         reason = "request no-cache (RFC 9111 §5.2.1.4)"
     elif rd.no_cache:
         reason = "response no-cache (RFC 9111 §5.2.2.4)"
+    elif _holds_fields_never_reused(stored.headers, rd, options):
+        # never served without revalidation, fresh or stale
+        reason = "holds a field named by qualified no-cache or private (RFC 9111 §5.2.2.4, §5.2.2.7)"
     elif fresh:
         if rq.max_age is not None and age > rq.max_age and not rd.immutable:
             # §5.2.1.1 limits the acceptable age; RFC 8246 immutable skips it while fresh
@@ -690,7 +717,7 @@ def stale_if_error_allowed(
     """RFC 5861 §4: on an error, may the stale response be served? Never against
     must-revalidate and its kin (RFC 9111 §4.2.4 "MUST NOT")."""
     rd = effective_directives(stored.headers, options)
-    if _stale_forbidden(rd, options) is not None:
+    if _stale_forbidden(rd, options) is not None or _holds_fields_never_reused(stored.headers, rd, options):
         return False
     windows = [w for w in (rd.stale_if_error, request_directives(req.headers).stale_if_error) if w is not None]
     return bool(windows) and age - lifetime <= max(windows)
