@@ -15,7 +15,7 @@ recomputed from the stored response). A custom store is a ten-line subclass::
             self.data.pop(key, None)
 
 ``set`` may take ``expires`` as a third argument or keyword; the controller
-only passes it to stores whose ``set`` accepts it.
+only passes it to stores whose ``set`` accepts it. A store may also offer ``clear()``.
 """
 
 from __future__ import annotations
@@ -48,6 +48,12 @@ class BaseCache:
 
     def close(self) -> None:
         """Release resources (connections, files). Optional."""
+
+    def clear(self) -> None:
+        """Remove every entry (a store shared by threads or processes: safely, with writes
+        under way at the same time either landing after it or not at all). Stores that can
+        not implement it raise ``NotImplementedError``, as this default does."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement clear()")
 
     def acquire_lease(self, key: str, seconds: float) -> Optional[str]:
         """Coalescing across processes: try to become, for ``seconds`` at most, the one
@@ -129,6 +135,11 @@ class DictCache(BaseCache):
     sum of the values' lengths) bound it: the least recently used entries (by
     ``get`` or ``set``) are evicted first, and a value larger than ``max_bytes``
     is not stored. Unbounded by default.
+
+    ``data`` is the dict the entries live in: read it freely; empty the store with
+    ``clear()``. Keys added to or removed from ``data`` by hand (``data.clear()``
+    included) are noticed by the next ``set`` or ``delete``, which recounts the
+    bytes and drops the expiry hints of keys that are gone.
     """
 
     def __init__(
@@ -145,9 +156,11 @@ class DictCache(BaseCache):
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self._bounded = max_entries is not None or max_bytes is not None
-        self._bytes = sum(_size(v) for v in self.data.values()) if max_bytes is not None else 0
-        if self._bounded:
-            with self._lock:
+        self._sizes: dict[str, int] = {}  # max_bytes only: each value's length as counted
+        self._bytes = 0  # max_bytes only: the sum of ``_sizes``
+        with self._lock:
+            self._recount()
+            if self._bounded:
                 self._evict()
 
     def get(self, key: str) -> Optional[bytes]:
@@ -163,6 +176,7 @@ class DictCache(BaseCache):
 
     def set(self, key: str, value: bytes, expires: Optional[float] = None) -> None:
         with self._lock:
+            self._notice_hand_edits()
             if self.max_bytes is not None and len(value) > self.max_bytes:
                 self._pop(key)
                 return
@@ -170,6 +184,7 @@ class DictCache(BaseCache):
                 self._pop(key)  # re-inserted last: the most recently used
             self.data[key] = value
             if self.max_bytes is not None:
+                self._sizes[key] = len(value)
                 self._bytes += len(value)
             if expires is None:
                 self._deadlines.pop(key, None)
@@ -180,18 +195,42 @@ class DictCache(BaseCache):
 
     def delete(self, key: str) -> None:
         with self._lock:
+            self._notice_hand_edits()
             self._pop(key)
+
+    def clear(self) -> None:
+        """Remove every entry (``data`` is emptied in place)."""
+        with self._lock:
+            self.data.clear()
+            self._deadlines.clear()
+            self._sizes.clear()
+            self._bytes = 0
 
     def __len__(self) -> int:
         with self._lock:
             return len(self.data)
 
+    def _notice_hand_edits(self) -> None:
+        """Recount if keys were added to or removed from ``data`` by hand (lock held)."""
+        if (self.max_bytes is not None and len(self._sizes) != len(self.data)) or len(self._deadlines) > len(
+            self.data
+        ):
+            self._recount()
+
+    def _recount(self) -> None:
+        """Count the bytes of ``data`` afresh and forget the hints of keys it lost (lock held)."""
+        data = self.data
+        if self.max_bytes is not None:
+            self._sizes = {key: _size(value) for key, value in data.items()}
+            self._bytes = sum(self._sizes.values())
+        self._deadlines = {key: deadline for key, deadline in self._deadlines.items() if key in data}
+
     def _pop(self, key: str) -> None:
         """Remove ``key`` (lock held)."""
-        value = self.data.pop(key, None)
+        self.data.pop(key, None)
         self._deadlines.pop(key, None)
-        if value is not None and self.max_bytes is not None:
-            self._bytes -= _size(value)
+        if self.max_bytes is not None:
+            self._bytes -= self._sizes.pop(key, 0)
 
     def _evict(self) -> None:
         """Drop the least recently used entries until within the bounds (lock held)."""
@@ -200,6 +239,8 @@ class DictCache(BaseCache):
             or (self.max_bytes is not None and self._bytes > self.max_bytes)
         ):
             self._pop(next(iter(self.data)))
+        if not self.data and self.max_bytes is not None:
+            self._sizes, self._bytes = {}, 0
 
 
 def _check_bounds(max_entries: Optional[int], max_bytes: Optional[int]) -> None:

@@ -159,6 +159,34 @@ def process_worker(spec: StoreSpec, worker: int, rounds: int) -> tuple[int, list
         store.close()
 
 
+def process_writer(spec: StoreSpec, worker: int, seconds: float) -> list[str]:
+    """``exercise`` over and over for ``seconds`` in a process of its own, while another
+    clears the store: the torn values it read (a value cleared under it is a miss)."""
+    store = open_store(spec)
+    try:
+        problems: list[str] = []
+        stop = time.monotonic() + seconds
+        while time.monotonic() < stop:
+            problems += [p for p in exercise(store, worker, 5, evicting=True)[1] if "torn" in p]
+        return problems
+    finally:
+        store.close()
+
+
+def process_clearer(spec: StoreSpec, seconds: float) -> None:
+    """``clear()`` the store over and over for ``seconds`` from a process of its own."""
+    store = open_store(spec)
+    try:
+        stop = time.monotonic() + seconds
+        while True:
+            store.clear()
+            if time.monotonic() >= stop:
+                return
+            time.sleep(0.02)
+    finally:
+        store.close()
+
+
 def kill_me_writer(kind: str, location: str) -> None:
     """Write large values in a loop until killed; print ``ready`` once every key has been written."""
     store = open_store(StoreSpec(kind, location))
@@ -178,6 +206,7 @@ class StoreContract:
 
     supports_expiry: ClassVar[bool] = True  # does ``set`` take an ``expires`` hint?
     delete_missing_raises: ClassVar[bool] = False  # the README's store: KeyError, which the controller ignores
+    supports_clear: ClassVar[bool] = True  # False: ``clear()`` raises NotImplementedError naming the class
 
     def make_store(self, tmp_path: Path) -> BaseCache:
         raise NotImplementedError
@@ -282,6 +311,47 @@ class StoreContract:
         assert problems == []
         assert sum(verified for verified, _ in results) > 0
 
+    def test_clear(self, store: BaseCache) -> None:
+        if not self.supports_clear:
+            with pytest.raises(NotImplementedError, match=type(store).__name__):
+                store.clear()
+            return
+        store.clear()  # an empty store: nothing to do
+        values = {f"GET http://example.test/{n}": b"%d" % n * (n + 1) for n in range(50)}
+        for key, value in values.items():
+            store.set(key, value)
+        store.set("large", random.Random(1).randbytes(3 * 1024 * 1024))
+        store.clear()
+        assert [key for key in [*values, "large"] if store.get(key) is not None] == []
+        store.set("after", b"a value written after clear()")
+        assert store.get("after") == b"a value written after clear()"
+        store.clear()
+        assert store.get("after") is None
+
+    def test_clear_under_threads(self, store: BaseCache) -> None:
+        """Threads writing and reading while another clears: never a torn value, and a
+        final ``clear()`` leaves nothing behind."""
+        if not self.supports_clear:
+            pytest.skip("this store has no clear()")
+        stop = time.monotonic() + 0.5
+
+        def clearer() -> int:
+            cleared = 0
+            while time.monotonic() < stop:
+                store.clear()
+                cleared += 1
+                time.sleep(0.005)
+            return cleared
+
+        with ThreadPoolExecutor(THREADS) as pool:
+            cleared = pool.submit(clearer)
+            results = list(pool.map(lambda worker: exercise(store, worker, 20, evicting=True), range(THREADS - 1)))
+        assert cleared.result() > 0
+        problems = [p for _, ps in results for p in ps if "torn" in p] + check_shared(store)
+        assert problems == []
+        store.clear()
+        assert [n for n in range(SHARED_KEYS) if store.get(f"shared-{n}") is not None] == []
+
 
 def _spawn_pool() -> ProcessPoolExecutor:
     """Worker processes started afresh ("spawn"): no fork of a multi-threaded test process."""
@@ -319,6 +389,18 @@ class PersistentStoreContract(StoreContract):
         problems = [p for _, ps in results for p in ps] + check_shared(store)
         assert problems == []
         assert sum(verified for verified, _ in results) > 0
+
+    def test_clear_by_another_process(self, store: BaseCache, spec: StoreSpec) -> None:
+        """Entries written by this process are gone for every instance once another process
+        cleared the store, while processes were writing to it."""
+        for n in range(SHARED_KEYS):
+            store.set(f"mine-{n}", b"written before the clear")
+        with _spawn_pool() as pool:
+            writers = [pool.submit(process_writer, spec, worker, 1.0) for worker in range(PROCESSES - 1)]
+            pool.submit(process_clearer, spec, 1.0).result(timeout=60)
+            problems = [p for future in writers for p in future.result(timeout=60)]
+        assert problems + check_shared(store) == []
+        assert [n for n in range(SHARED_KEYS) if store.get(f"mine-{n}") is not None] == []
 
     def test_another_instance_sees_the_entries(self, store: BaseCache, spec: StoreSpec) -> None:
         store.set("shared", b"written by one instance", 3600)

@@ -56,6 +56,7 @@ class TestBoundedDictCache(StoreContract):
 class TestReadmeStore(StoreContract):
     supports_expiry = False
     delete_missing_raises = True
+    supports_clear = False  # BaseCache's default: NotImplementedError naming the class
 
     def make_store(self, tmp_path: Path) -> BaseCache:
         return ReadmeDictCache()  # type: ignore[no-untyped-call]
@@ -162,6 +163,36 @@ def test_dict_cache_unbounded_keeps_its_behaviour() -> None:
 def test_dict_cache_bounds_trim_a_seed() -> None:
     store = DictCache({f"k{n}": b"x" for n in range(10)}, max_entries=4)
     assert list(store.data) == ["k6", "k7", "k8", "k9"]
+
+
+def test_dict_cache_clear_empties_it_and_its_byte_count() -> None:
+    store = DictCache(max_bytes=1000)
+    store.set("a", bytes(900), 3600)
+    store.clear()
+    assert (store.get("a"), len(store)) == (None, 0)
+    store.set("b", bytes(600))
+    store.set("c", bytes(400))  # 1000 bytes: both fit, nothing is still counted for "a"
+    assert (store.get("b"), store.get("c")) == (bytes(600), bytes(400))
+
+
+@pytest.mark.parametrize("edit", ["data.clear()", "del data[key]", "data = {}"])
+def test_dict_cache_data_emptied_by_hand_keeps_its_accounting(edit: str) -> None:
+    store = DictCache(max_bytes=1000)
+    store.set("a", bytes(500), 0.05)
+    store.set("b", bytes(500), 0.05)
+    if edit == "data.clear()":
+        store.data.clear()
+    elif edit == "del data[key]":
+        del store.data["a"]
+        del store.data["b"]
+    else:
+        store.data = {}
+    store.set("c", bytes(600))
+    store.set("d", bytes(400))  # counted afresh: c and d fit in the 1000 bytes
+    assert (store.get("c"), store.get("d")) == (bytes(600), bytes(400))
+    store.data["a"] = b"put back by hand, without an expiry"
+    time.sleep(0.1)  # past the expiry hint the old "a" had
+    assert store.get("a") == b"put back by hand, without an expiry"
 
 
 # -- FileCache ------------------------------------------------------------------------
