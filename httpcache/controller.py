@@ -558,7 +558,7 @@ class CacheController:
     ) -> StoredResponse:
         """RFC 9111 §4.3.4: update the stored response with a 304's fields (answering
         ``req``), and write it; where a new Vary moves it to another key, it leaves the old."""
-        fresh = policy.freshen(stored, resp, request_time, response_time, req)
+        fresh = policy.freshen(stored, resp, request_time, response_time, req, self.options)
         if dict(fresh.vary) != dict(stored.vary):
             self.remove(stored)
         self.write(fresh)

@@ -817,9 +817,12 @@ def freshen(
     request_time: float,
     response_time: float,
     req: Optional[RequestView] = None,
+    options: Optional[CacheOptions] = None,
 ) -> StoredResponse:
     """RFC 9111 §4.3.4 + §3.2: the 304's fields replace the stored ones (never
-    Content-Length or the body's coding); the stored body is kept.
+    Content-Length or the body's coding); the stored body is kept. Fields a qualified
+    no-cache or (shared) private names are not kept from it either (§5.2.2.4, §5.2.2.7;
+    with ``options``).
 
     A 304 may change Vary. The stored response is then selected by the new Vary
     (§4.1): a field it names anew takes the value of ``req``, the request the 304
@@ -834,6 +837,8 @@ def freshen(
     if old_etag and new_etag and old_etag.strip().startswith("W/") and not new_etag.strip().startswith("W/"):
         drop.add("etag")  # weakly equal (the 304 selected it); else it is a contradiction
     headers = stored.headers.replaced(resp.headers.without(drop))
+    if options is not None:
+        headers = without_fields_never_reused(headers, options)
     vary = stored.vary
     names = vary_names(headers)
     if "vary" in resp.headers and set(names) != set(vary):

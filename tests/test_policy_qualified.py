@@ -228,14 +228,10 @@ def test_named_field_never_served_without_revalidation_e2e(origin: Origin, cache
             assert x_auth is None  # reused without revalidation: never the named field
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs policy.freshen to store without_fields_never_reused(...) of the merged fields (its owner wires it)",
-)
 def test_304_merged_field_not_stored_e2e(origin: Origin) -> None:
     """After a 304 that carried the field, the stored response is reused fresh without it
-    (today: the merged field stays, so every later request revalidates, and a shared cache
-    hands one user's field to the next user after that revalidation)."""
+    (the merged field would make every later request revalidate, and a shared cache would
+    hand one user's field to the next user after that revalidation)."""
     _origin_with_secret(origin, 'max-age=60, private="X-Auth"')
     sess = requests.Session()
     sess.trust_env = False
