@@ -15,7 +15,8 @@ recomputed from the stored response). A custom store is a ten-line subclass::
             self.data.pop(key, None)
 
 ``set`` may take ``expires`` as a third argument or keyword; the controller
-only passes it to stores whose ``set`` accepts it. A store may also offer ``clear()``.
+only passes it to stores whose ``set`` accepts it. A store may also say how large
+a value it would keep (``max_value_size``) and offer ``clear()``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,16 @@ class BaseCache:
 
     def close(self) -> None:
         """Release resources (connections, files). Optional."""
+
+    def max_value_size(self) -> Optional[int]:
+        """The largest value, in bytes, that ``set`` (or a streaming store's ``open_write``)
+        would keep now: None for no bound (the default), 0 when the store takes no writes
+        now (say, its server is unreachable). The cache asks before it collects a response's
+        body: a body announced larger is never collected, and one that turns out larger stops
+        being collected the moment it passes the bound. Asked once per response that could
+        be stored, so it must be cheap. A store that raises here is taken as down (0).
+        Optional."""
+        return None
 
     def clear(self) -> None:
         """Remove every entry (a store shared by threads or processes: safely, with writes
@@ -134,7 +145,7 @@ class DictCache(BaseCache):
     entry is dropped when it is next read. ``max_entries`` / ``max_bytes`` (the
     sum of the values' lengths) bound it: the least recently used entries (by
     ``get`` or ``set``) are evicted first, and a value larger than ``max_bytes``
-    is not stored. Unbounded by default.
+    is not stored (nor collected: ``max_value_size``). Unbounded by default.
 
     ``data`` is the dict the entries live in: read it freely; empty the store with
     ``clear()``. Keys added to or removed from ``data`` by hand (``data.clear()``
@@ -205,6 +216,10 @@ class DictCache(BaseCache):
             self._deadlines.clear()
             self._sizes.clear()
             self._bytes = 0
+
+    def max_value_size(self) -> Optional[int]:
+        """``max_bytes``: a larger value is not stored."""
+        return self.max_bytes
 
     def __len__(self) -> int:
         with self._lock:

@@ -8,6 +8,7 @@ skipped write and a (rate-limited) warning, never an exception to the caller.
 from __future__ import annotations
 
 import inspect
+import io
 import logging
 import threading
 import time
@@ -148,9 +149,13 @@ class _DecodedMemo:
             self.clear()
         return None
 
+    def keeps(self, size: int) -> bool:
+        """Would an entry with a body of ``size`` bytes be kept?"""
+        return self.enabled and size <= MEMO_BYTES // 8
+
     def put(self, key: str, value: object, stored: StoredResponse) -> None:
         size = len(stored.body)
-        if size > MEMO_BYTES // 8 or not self.enabled:
+        if not self.keeps(size):
             return
         with self._lock:
             if len(self._entries) >= MEMO_ENTRIES or self._bytes + size > MEMO_BYTES:
@@ -212,6 +217,17 @@ class CacheController:
             self._warn("set", key, exc)
             return False
 
+    def _value_bound(self) -> Optional[int]:
+        """The store's ``max_value_size()``: the largest value it would keep now (None: no
+        bound; 0: it takes no writes now). A store failing to say is taken as down (0): a
+        body is then not collected for a write that would most likely fail too (warned)."""
+        try:
+            bound = self.cache.max_value_size()
+        except Exception as exc:  # noqa: BLE001 - a store failure is a skipped write
+            self._warn("max_value_size", "*", exc)
+            return 0
+        return None if bound is None else max(0, int(bound))
+
     def _open(self, key: str) -> _Value:
         """The value at ``key``: bytes, a reader (a large value of a streaming store) or None."""
         if not self._streaming:
@@ -240,18 +256,7 @@ class CacheController:
         """How to write ``stored`` under a key: in one piece, or copied from its open body."""
         body = stored.stream
         if body is None:
-            value = serialize.dump_response(stored)
-
-            def publish(key: str, ttl: Optional[float]) -> bool:
-                if not self._set(key, value, ttl):
-                    return False
-                if self._memo.enabled:
-                    # what a read of ``value`` would decode to: the next hit skips decoding
-                    # it, if the store hands back this object or an equal copy (_DecodedMemo)
-                    self._memo.put(key, value, stored)
-                return True
-
-            return publish
+            return self._value_publisher(serialize.dump_response(stored), stored)
 
         def copy(writer: ValueWriter) -> None:
             writer.write(serialize.dump_head(stored))
@@ -260,6 +265,20 @@ class CacheController:
             writer.write(serialize.trailer(body.length))
 
         return lambda key, ttl: self._stream_into(key, ttl, copy)
+
+    def _value_publisher(self, value: bytes, stored: Optional[StoredResponse]) -> _Publish:
+        """How to write a whole ``value`` under a key; ``stored``: what it decodes to, if at
+        hand, for the memo (the next hit skips decoding it, if the store hands back this
+        object or an equal copy: see ``_DecodedMemo``)."""
+
+        def publish(key: str, ttl: Optional[float]) -> bool:
+            if not self._set(key, value, ttl):
+                return False
+            if stored is not None and self._memo.enabled:
+                self._memo.put(key, value, stored)
+            return True
+
+        return publish
 
     def _copy_value(self, value: _Value, key: str, ttl: Optional[float]) -> bool:
         """Store an existing value (bytes or an open reader) under another key."""
@@ -468,14 +487,33 @@ class CacheController:
     ) -> Optional[_Spool]:
         """A sink for a response's body as it arrives, stored once it is complete
         (the caller checked ``policy.not_storable_reason``); None when the store will
-        not take it (``expected_length``, the announced body length, is over its bound,
-        or it is down): nothing is then collected."""
-        return _Spool(self, self._new_stored(req, resp, b"", request_time, response_time))
+        not take it (``expected_length``, the announced body length, is over its
+        ``max_value_size()``, or that is 0: it is down): nothing is then collected."""
+        stored = self._new_stored(req, resp, b"", request_time, response_time)
+        head = serialize.dump_head(stored)
+        bound = self._value_bound()
+        if bound is not None:
+            if bound == 0:
+                log.debug("not stored: %s %s: the store takes no writes now", req.method, req.url)
+                return None
+            if expected_length is not None and len(head) + expected_length + serialize.TRAILER_SIZE > bound:
+                log.debug(
+                    "not stored: %s %s: a %d-byte body is over the store's bound (%d bytes a value)",
+                    req.method,
+                    req.url,
+                    expected_length,
+                    bound,
+                )
+                return None
+        return _Spool(self, stored, head, bound)
 
-    def write(self, stored: StoredResponse, publish: Optional[_Publish] = None) -> bool:
+    def write(
+        self, stored: StoredResponse, publish: Optional[_Publish] = None, body_length: Optional[int] = None
+    ) -> bool:
         """Write ``stored`` under its key: at the primary key when it has no Vary and no
         credentials, else as a variant listed in the URL's index (RFC 9111 §4.1).
-        ``publish`` writes the value (default: from ``stored`` itself); it is called once."""
+        ``publish`` writes the value (default: from ``stored`` itself); it is called once.
+        ``body_length``: the body's, for the log, when ``stored`` does not carry it."""
         primary = cache_key(stored.method, stored.url, partial=stored.status == 206)
         ttl = policy.ttl_hint(stored, self.clock(), self.options)
         if publish is None:
@@ -513,7 +551,8 @@ class CacheController:
                 ok = False
             finally:
                 _close(old)
-        log.debug("stored %s %s (%d bytes)%s", stored.method, stored.url, stored.body_length, "" if ok else ": failed")
+        size = stored.body_length if body_length is None else body_length
+        log.debug("stored %s %s (%d bytes)%s", stored.method, stored.url, size, "" if ok else ": failed")
         return ok
 
     def _delete_keys(self, keys: Iterable[str]) -> None:
@@ -592,16 +631,22 @@ class CacheController:
 class _Spool:
     """A response body on its way into the store while the caller reads it.
 
-    It collects the body in memory; with a streaming store, once the body outgrows
+    It builds the value as the body arrives: head, body, trailer, written once into one
+    ``io.BytesIO`` whose ``getvalue()`` hands that buffer over without a copy, so a kept
+    body costs about one copy of itself. With a streaming store, once the body outgrows
     ``SPILL_AT`` it goes on into a ``ValueWriter`` instead, so a large body is never
-    whole in memory. ``complete()`` stores it; ``abort()`` throws it away. A store
-    failure makes it a skipped write, never an error for the caller's read."""
+    whole in memory. ``bound`` (the store's ``max_value_size()``): the moment the value
+    passes it, the spool lets go of what it holds and collects nothing more.
+    ``complete()`` stores it; ``abort()`` throws it away. A store failure makes it a
+    skipped write, never an error for the caller's read."""
 
-    def __init__(self, controller: CacheController, stored: StoredResponse) -> None:
+    def __init__(self, controller: CacheController, stored: StoredResponse, head: bytes, bound: Optional[int]) -> None:
         self._controller = controller
         self._stored = stored
-        self._buffer: Optional[list[bytes]] = []
-        self._buffered = 0
+        self._head_size = len(head)
+        self._bound = bound
+        self._buffer: Optional[io.BytesIO] = io.BytesIO()
+        self._buffer.write(head)
         self._size = 0
         self._writer: Optional[ValueWriter] = None
         self._failed = False
@@ -610,27 +655,29 @@ class _Spool:
         if self._failed or not data:
             return
         self._size += len(data)
+        bound = self._bound
+        if bound is not None and self._head_size + self._size + serialize.TRAILER_SIZE > bound:
+            log.debug("not stored: %s: body over the store's bound (%d bytes a value)", self._stored.url, bound)
+            self.abort()
+            return
         if self._writer is not None:
             self._guard(self._writer.write, data)
             return
         assert self._buffer is not None
-        self._buffer.append(data)
-        self._buffered += len(data)
-        if self._buffered > SPILL_AT and self._controller._streaming:
+        self._buffer.write(data)
+        if self._size > SPILL_AT and self._controller._streaming:
             self._spill()
 
     def _spill(self) -> None:
         assert self._buffer is not None
-        buffered, self._buffer = self._buffer, None
+        buffered, self._buffer = self._buffer.getvalue(), None
         try:
             writer = self._controller.cache.open_write()  # type: ignore[attr-defined]
         except Exception as exc:  # noqa: BLE001
             self._fail(exc)
             return
         self._writer = writer
-        self._guard(writer.write, serialize.dump_head(self._stored))
-        for piece in buffered:
-            self._guard(writer.write, piece)
+        self._guard(writer.write, buffered)
 
     def _guard(self, write: Callable[[bytes], None], data: bytes) -> bool:
         """Write ``data``; False (and the spool abandoned) if that failed or had already."""
@@ -652,14 +699,23 @@ class _Spool:
         """The whole body has arrived: store it."""
         if self._failed:
             return
-        controller, writer = self._controller, self._writer
+        controller, writer, size = self._controller, self._writer, self._size
+        end = serialize.trailer(size)
         if writer is None:
-            assert self._buffer is not None
-            body, self._buffer = b"".join(self._buffer), None
+            buffer, self._buffer = self._buffer, None
+            assert buffer is not None
+            buffer.write(end)
+            value = buffer.getvalue()  # the buffer itself, not a copy
+            del buffer
             self._failed = True  # spent
-            controller.write(self._stored.replace(body=body))
+            # the memo's entry must describe the value stored: its body is a copy, made only
+            # when the memo would keep it (a small body)
+            start = self._head_size
+            keeps = controller._memo.keeps(size)
+            stored = self._stored.replace(body=value[start : start + size]) if keeps else None
+            controller.write(self._stored, controller._value_publisher(value, stored), size)
             return
-        if not self._guard(writer.write, serialize.trailer(self._size)):
+        if not self._guard(writer.write, end):
             return
         self._failed = True  # spent
 
@@ -672,7 +728,7 @@ class _Spool:
                 self._abort_writer()
                 return False
 
-        if not controller.write(self._stored, publish):
+        if not controller.write(self._stored, publish, size):
             self._abort_writer()
 
     def abort(self) -> None:

@@ -30,6 +30,7 @@ from .models import StoredResponse
 
 __all__ = [
     "FORMAT_VERSION",
+    "TRAILER_SIZE",
     "VariantRef",
     "dump_head",
     "dump_index",
@@ -44,6 +45,8 @@ MAGIC = b"HTTPCACHE"
 FORMAT_VERSION = 2
 _PREFIX_LEN = len(MAGIC) + 2 + 4
 _TRAILER = struct.Struct(">Q")
+#: The bytes a value has after its body.
+TRAILER_SIZE = _TRAILER.size
 _MAX_META = 16 * 1024 * 1024
 
 

@@ -195,6 +195,26 @@ def test_dict_cache_data_emptied_by_hand_keeps_its_accounting(edit: str) -> None
     assert store.get("a") == b"put back by hand, without an expiry"
 
 
+def test_max_value_size_is_what_a_store_keeps(tmp_path: Path) -> None:
+    stores: list[BaseCache] = [
+        DictCache(max_bytes=5000),
+        FileCache(tmp_path / "files", max_bytes=5000),
+        SQLiteCache(tmp_path / "cache.sqlite", max_bytes=5000),
+    ]
+    for store in stores:
+        try:
+            bound = store.max_value_size()
+            assert bound is not None and 0 < bound <= 5000
+            store.set("at", bytes(bound))
+            store.set("over", bytes(bound + 1))
+            assert (store.get("at"), store.get("over")) == (bytes(bound), None), type(store).__name__
+        finally:
+            store.close()
+    for store in (DictCache(), FileCache(tmp_path / "f2"), SQLiteCache(tmp_path / "c2.sqlite"), ReadmeDictCache()):  # type: ignore[no-untyped-call]
+        assert store.max_value_size() is None  # no bound
+        store.close()
+
+
 # -- FileCache ------------------------------------------------------------------------
 
 
@@ -623,6 +643,19 @@ def test_redis_ttl_is_clamped_into_what_redis_accepts() -> None:
     ten_years = 10 * 365 * 24 * 3600 * 1000
     assert pxs == [None, None, 1, 2, 2000, ten_years, ten_years]
     assert stub.calls[-1] == ("delete", "p:k")
+
+
+def test_redis_max_value_size_is_zero_while_the_breaker_is_open() -> None:
+    store = RedisCache(f"redis://127.0.0.1:{_closed_port()}/0", max_entry_size=1024)
+    store._clock = clock = _Clock()
+    assert store.max_value_size() == 1024
+    assert store.get("k") is None  # Redis unreachable: the breaker opens
+    assert store.max_value_size() == 0  # takes no writes now
+    clock.now += 1.0
+    assert store.max_value_size() == 1024  # the pause is over: the next write may probe
+    store.max_entry_size = None
+    assert store.max_value_size() is None
+    store.close()
 
 
 def test_redis_max_entry_size(redis_store: RedisCache) -> None:

@@ -392,6 +392,10 @@ class FileCache(StreamingCache):
     def delete(self, key: str) -> None:
         _unlink_quietly(self._path(key))
 
+    def max_value_size(self) -> Optional[int]:
+        """``max_bytes`` less an entry file's header: a larger value is not stored."""
+        return None if self.max_bytes is None else max(0, self.max_bytes - _HEADER.size)
+
     def acquire_lease(self, key: str, seconds: float) -> Optional[str]:
         """Cross-process coalescing: create ``.leases/<hash>`` exclusively (``O_EXCL``) with a
         token and a deadline. A lease past its deadline (its holder was killed, or is slow)

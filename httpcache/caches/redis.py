@@ -154,6 +154,11 @@ class RedisCache(BaseCache):
             return
         self._success(ticket)
 
+    def max_value_size(self) -> Optional[int]:
+        """``max_entry_size``, or 0 while the breaker is open (Redis takes no writes then):
+        a body is then not even collected."""
+        return 0 if self.breaker_open else self.max_entry_size
+
     def delete(self, key: str) -> None:
         ticket = self._allow()
         if ticket is None:

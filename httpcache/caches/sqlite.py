@@ -243,6 +243,10 @@ class SQLiteCache(StreamingCache):
     def open_write(self) -> ValueWriter:
         return _SQLiteWriter(self)
 
+    def max_value_size(self) -> Optional[int]:
+        """``max_bytes``: a larger value is not stored."""
+        return self.max_bytes
+
     def delete(self, key: str) -> None:
         try:
             self._conn().execute("DELETE FROM httpcache WHERE key = ?", (key,))
