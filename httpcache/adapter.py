@@ -488,14 +488,15 @@ class CacheControlAdapter(HTTPAdapter):
             log.debug("not stored: %s %s: %s", view.method, view.url, reason)
             if replaces is not None and rv.status < 500 and rv.status != 304:
                 self.controller.remove(replaces)
+        elif self._tee_into_store(resp, view, rv, request_time, response_time, on_finish):
             if coalesce_key is not None:
-                self._mark_pass(coalesce_key, shared)
-            if on_finish is not None:
-                on_finish()
+                self.controller.coalescer.storable(coalesce_key)
             return _mark(resp, False)
+        # not stored (not storable, or the store declines it: too large, down)
         if coalesce_key is not None:
-            self.controller.coalescer.storable(coalesce_key)
-        self._tee_into_store(resp, view, rv, request_time, response_time, on_finish)
+            self._mark_pass(coalesce_key, shared)
+        if on_finish is not None:
+            on_finish()
         return _mark(resp, False)
 
     def _mark_pass(self, key: str, shared: Optional[str]) -> None:
@@ -515,20 +516,20 @@ class CacheControlAdapter(HTTPAdapter):
         request_time: float,
         response_time: float,
         on_finish: Optional[Callable[[], None]] = None,
-    ) -> None:
-        """Store ``resp`` as the answer to ``view`` once the caller has read all of it."""
+    ) -> bool:
+        """Store ``resp`` as the answer to ``view`` once the caller has read all of it, then
+        call ``on_finish``; False (and ``on_finish`` not called) when it is known at once
+        that it will not be stored."""
         expected = _expected_length(view.method, rv)
         sink = self.controller.begin_store(view, rv, request_time, response_time, expected)
         if sink is None:
             log.debug("not stored: %s %s: the store will not take it now", view.method, view.url)
-            if on_finish is not None:
-                on_finish()
-            return
+            return False
         if not install_tee(resp.raw, expected, sink, on_finish):
             log.debug("not stored: %s %s: body is not readable by the cache", view.method, view.url)
             sink.abort()
-            if on_finish is not None:
-                on_finish()
+            return False
+        return True
 
     # -- building responses ---------------------------------------------------------
 
