@@ -3,32 +3,36 @@
 House rules: every caching rule of httpcache lives in this module and cites the
 section it comes from. No I/O, no clock (``now`` is an argument), no import of
 ``requests``. Decisions are frozen values that the adapter dispatches on
-exhaustively.
+exhaustively. The directives the rules read are parsed in ``_directives``.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
-import math
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 from urllib.parse import urljoin, urlsplit
 
+# The directives these rules read (RFC 9111 §5.2, RFC 9213, Surrogate-Control) are
+# parsed in ``_directives``; re-exported, they stay ``policy.<name>`` for callers.
+from ._directives import RequestDirectives as RequestDirectives
+from ._directives import ResponseDirectives as ResponseDirectives
+from ._directives import SurrogateDirectives as SurrogateDirectives
+from ._directives import effective_directives as effective_directives
+from ._directives import request_directives as request_directives
+from ._directives import response_directives as response_directives
+from ._directives import surrogate_directives as surrogate_directives
 from ._headers import (
     DELTA_SECONDS_MAX,
     Headers,
     etag_weak_match,
-    parse_cache_control,
     parse_content_range,
     parse_delta_seconds,
     parse_etags,
     parse_field_names,
     parse_http_date,
     parse_range,
-    parse_targeted_cache_control,
-    split_list,
 )
 from .models import CacheOptions, RequestView, ResponseView, StoredResponse
 
@@ -57,200 +61,6 @@ NOT_UPDATED_BY_304 = (
 #: Request fields that make a request conditional (RFC 9110 §13.1).
 CONDITIONAL_FIELDS = ("if-none-match", "if-modified-since")
 PRECONDITION_FIELDS = ("if-match", "if-unmodified-since", "if-range")
-
-# ---------------------------------------------------------------------------
-# Directives
-
-
-@dataclass(frozen=True)
-class RequestDirectives:
-    """RFC 9111 §5.2.1 request directives (and §5.4 Pragma)."""
-
-    no_cache: bool = False
-    no_store: bool = False
-    max_age: Optional[int] = None
-    max_stale: Optional[float] = None
-    min_fresh: Optional[int] = None
-    only_if_cached: bool = False
-    stale_if_error: Optional[int] = None
-
-
-@dataclass(frozen=True)
-class ResponseDirectives:
-    """RFC 9111 §5.2.2 response directives (and RFC 5861 / RFC 8246 extensions).
-
-    ``targeted``: read from a targeted field (RFC 9213), so Expires is ignored too (§2.2).
-    """
-
-    no_store: bool = False
-    no_cache: bool = False
-    no_cache_fields: tuple[str, ...] = ()
-    private: bool = False
-    private_fields: tuple[str, ...] = ()
-    public: bool = False
-    must_revalidate: bool = False
-    proxy_revalidate: bool = False
-    must_understand: bool = False
-    immutable: bool = False
-    max_age: Optional[int] = None
-    s_maxage: Optional[int] = None
-    stale_while_revalidate: Optional[int] = None
-    stale_if_error: Optional[int] = None
-    targeted: bool = False
-
-
-def _delta(cc: Mapping[str, Optional[str]], name: str) -> Optional[int]:
-    """A delta-seconds directive: None when absent; 0 (stale) when present but invalid."""
-    if name not in cc:
-        return None
-    value = parse_delta_seconds(cc[name])
-    return 0 if value is None else value
-
-
-def request_directives(headers: Headers) -> RequestDirectives:
-    """Parse the request's Cache-Control (RFC 9111 §5.2.1), or Pragma (§5.4) without it."""
-    return headers.derived("request_directives", _request_directives_of)
-
-
-def _request_directives_of(headers: Headers) -> RequestDirectives:
-    cc_value = headers.get("cache-control")
-    return _request_directives(cc_value, headers.get("pragma") if cc_value is None else None)
-
-
-@functools.lru_cache(maxsize=512)
-def _request_directives(cc_value: Optional[str], pragma: Optional[str]) -> RequestDirectives:
-    cc = parse_cache_control(cc_value)
-    no_cache = "no-cache" in cc
-    if cc_value is None and "no-cache" in parse_cache_control(pragma):
-        no_cache = True  # RFC 9111 §5.4: Pragma: no-cache only when Cache-Control is absent
-    max_stale: Optional[float] = None
-    if "max-stale" in cc:
-        arg = cc["max-stale"]
-        # §5.2.1.2: no value means any staleness is acceptable
-        max_stale = math.inf if arg is None else parse_delta_seconds(arg)
-    return RequestDirectives(
-        no_cache=no_cache,
-        no_store="no-store" in cc,
-        max_age=_delta(cc, "max-age"),
-        max_stale=max_stale,
-        min_fresh=parse_delta_seconds(cc.get("min-fresh")) if "min-fresh" in cc else None,
-        only_if_cached="only-if-cached" in cc,
-        stale_if_error=parse_delta_seconds(cc.get("stale-if-error")) if "stale-if-error" in cc else None,
-    )
-
-
-def response_directives(headers: Headers) -> ResponseDirectives:
-    """Parse the response's Cache-Control (RFC 9111 §5.2.2)."""
-    return headers.derived("response_directives", _response_directives_of)
-
-
-def _response_directives_of(headers: Headers) -> ResponseDirectives:
-    return _response_directives(headers.get("cache-control"))
-
-
-@functools.lru_cache(maxsize=512)
-def _response_directives(value: Optional[str]) -> ResponseDirectives:
-    """Frozen, so memoised: the same field value parses once (a cache hit reparses nothing)."""
-    return _directives_of(parse_cache_control(value))
-
-
-def _directives_of(cc: Mapping[str, Optional[str]], targeted: bool = False) -> ResponseDirectives:
-    no_cache_arg = cc.get("no-cache")
-    private_arg = cc.get("private")
-    return ResponseDirectives(
-        no_store="no-store" in cc,
-        # §5.2.2.4: the qualified form only restricts the listed fields
-        no_cache="no-cache" in cc and not parse_field_names(no_cache_arg),
-        no_cache_fields=tuple(parse_field_names(no_cache_arg)),
-        private="private" in cc and not parse_field_names(private_arg),
-        private_fields=tuple(parse_field_names(private_arg)),
-        public="public" in cc,
-        must_revalidate="must-revalidate" in cc,
-        proxy_revalidate="proxy-revalidate" in cc,
-        must_understand="must-understand" in cc,
-        immutable="immutable" in cc,
-        max_age=_delta(cc, "max-age"),
-        s_maxage=_delta(cc, "s-maxage"),
-        stale_while_revalidate=parse_delta_seconds(cc.get("stale-while-revalidate")),
-        stale_if_error=parse_delta_seconds(cc.get("stale-if-error")),
-        targeted=targeted,
-    )
-
-
-def effective_directives(headers: Headers, options: CacheOptions) -> ResponseDirectives:
-    """The response directives this cache obeys: Cache-Control (RFC 9111 §5.2.2) or, for a
-    surrogate (a gateway/CDN cache), the first targeted field of ``options.targeted_fields``
-    with a valid, non-empty value, "instead of" Cache-Control and Expires (RFC 9213 §2.2).
-
-    Other caches ignore targeted fields ("MUST NOT change that cache's behavior", §2.2): a
-    private cache is no CDN, and a shared one is not told which fields target it. Without
-    a surrogate this costs one attribute test over ``response_directives``.
-
-    Surrogate-Control directives addressed to this surrogate (``surrogate_directives``)
-    keep precedence over these, as over Cache-Control: RFC 9213 §2.2 sets targeted
-    fields above Cache-Control and Expires and says nothing of Surrogate-Control, whose
-    directives can name this very device (``max-age=60;edge``), more specific than a
-    field for every CDN; and a Surrogate-Control a gateway obeys today keeps working.
-    """
-    if options.surrogate is None or not options.targeted_fields:
-        return response_directives(headers)
-    name, compute = _targeted_reader(options.targeted_fields)
-    return headers.derived(name, compute)
-
-
-@functools.lru_cache(maxsize=16)
-def _targeted_reader(fields: tuple[str, ...]) -> tuple[str, Callable[[Headers], ResponseDirectives]]:
-    """The memo name and the computation of the directives under one target list."""
-
-    def compute(headers: Headers) -> ResponseDirectives:
-        for name in fields:  # RFC 9213 §2.2: "the first (in target-list order) field with a valid, non-empty value"
-            value = headers.get(name)
-            if value is not None:
-                rd = _targeted_directives(value)
-                if rd is not None:
-                    return rd
-        return response_directives(headers)
-
-    return "response_directives " + ",".join(fields).lower(), compute
-
-
-@functools.lru_cache(maxsize=256)
-def _targeted_directives(value: str) -> Optional[ResponseDirectives]:
-    """A targeted field's directives, None when it is empty or invalid (RFC 9213 §2.1)."""
-    cc = parse_targeted_cache_control(value)
-    return None if cc is None else _directives_of(cc, targeted=True)
-
-
-@dataclass(frozen=True)
-class SurrogateDirectives:
-    """Surrogate-Control directives addressed to this cache (W3C Edge Architecture 1.0 §3)."""
-
-    no_store: bool = False
-    max_age: Optional[int] = None
-
-
-def surrogate_directives(headers: Headers, options: CacheOptions) -> Optional[SurrogateDirectives]:
-    """Surrogate-Control members with no target or targeted at ``options.surrogate``
-    (``max-age=60;token``); None when this cache is not a surrogate or none apply."""
-    if options.surrogate is None:
-        return None
-    value = headers.get("surrogate-control")
-    if not value:
-        return None
-    no_store, max_age, found = False, None, False
-    for member in split_list(value):
-        directive, _, target = member.partition(";")
-        if target.strip() and target.strip().lower() != options.surrogate.lower():
-            continue
-        name, sep, arg = directive.strip().partition("=")
-        name = name.lower()
-        if name == "no-store" and not sep:
-            no_store = found = True
-        elif name == "max-age" and sep and max_age is None:
-            max_age = parse_delta_seconds(arg) if arg == arg.strip() else None
-            found = found or max_age is not None
-    return SurrogateDirectives(no_store, max_age) if found else None
-
 
 # ---------------------------------------------------------------------------
 # Storing (RFC 9111 §3)
