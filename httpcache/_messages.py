@@ -74,7 +74,9 @@ def _expected_length(method: str, resp: ResponseView) -> Optional[int]:
 
 def _body_of(stored: StoredResponse, start: int = 0, stop: Optional[int] = None) -> Union[bytes, io.RawIOBase, None]:
     """A stored body (or ``[start, stop)`` of it): bytes, or a file reading it from the store
-    (None if the store's reader was already let go)."""
+    (None if the store's reader was already let go). Either way checked: bytes were checked
+    with their value, and the file checks the body as it is read (all of it before the first
+    byte of a part: see ``_body``)."""
     if stored.stream is None:
         return stored.body if start == 0 and stop is None else stored.body[start:stop]
     return stored.stream.stream(start, stop)
@@ -82,12 +84,14 @@ def _body_of(stored: StoredResponse, start: int = 0, stop: Optional[int] = None)
 
 def _whole_body(stored: StoredResponse) -> Optional[bytes]:
     """A body kept in the store, read in one piece for a caller who did not ask to stream
-    (requests would read all of it into memory anyway, through urllib3 in 10 KB reads);
-    None, to stream it instead, if the store fails to give all of it."""
+    (requests would read all of it into memory anyway, through urllib3 in 10 KB reads) and
+    checked against its checksum before it is handed over; None, to stream it instead, if
+    the store fails to give all of it or it is damaged (the stream then raises on its first
+    read, never handing over a byte of a damaged body: see ``_body``)."""
     if stored.stream is None:
-        return stored.body
+        return stored.body  # a whole value: checked before it was decoded
     try:
-        return stored.stream.pread(stored.stream.length, 0)
+        return stored.stream.read_verified()
     except Exception as exc:  # noqa: BLE001 - served as a stream, whose reads report it
         log.debug("stored body of %s unreadable in one piece (%s): streamed instead", stored.url, exc)
         return None

@@ -17,6 +17,10 @@ recomputed from the stored response). A custom store is a ten-line subclass::
 ``set`` may take ``expires`` as a third argument or keyword; the controller
 only passes it to stores whose ``set`` accepts it. A store may also say how large
 a value it would keep (``max_value_size``) and offer ``clear()``.
+
+Values are the storage format's (``httpcache.serialize``), which carries its own
+checksums: a store that hands back damaged bytes causes a miss, never a wrong
+response, so a store need not check what it returns (though it may).
 """
 
 from __future__ import annotations

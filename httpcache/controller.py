@@ -253,16 +253,20 @@ class CacheController:
             return False
 
     def _publisher(self, stored: StoredResponse) -> _Publish:
-        """How to write ``stored`` under a key: in one piece, or copied from its open body."""
+        """How to write ``stored`` under a key: in one piece, or copied from its open body
+        (checked against its checksum as it is copied: a damaged body is not written)."""
         body = stored.stream
         if body is None:
             return self._value_publisher(serialize.dump_response(stored), stored)
 
         def copy(writer: ValueWriter) -> None:
             writer.write(serialize.dump_head(stored))
+            crc = 0
             for piece in body.pieces():
+                crc = serialize.checksum(piece, crc)
                 writer.write(piece)
-            writer.write(serialize.trailer(body.length))
+            body.settle(crc)  # raises OSError (the write is skipped) if the body was damaged
+            writer.write(serialize.trailer(body.length, crc))
 
         return lambda key, ttl: self._stream_into(key, ttl, copy)
 
@@ -388,7 +392,8 @@ class CacheController:
         return stored if stored is not None and stored.url == url else None
 
     def _load(self, key: str, data: _Value, url: str, memo_checked: bool = False) -> Optional[StoredResponse]:
-        """Decode the response at ``key``; a damaged or foreign one is deleted (a miss).
+        """Decode the response at ``key``; a damaged or foreign one is deleted (a miss), and so
+        is one whose body kept in the store turns out damaged when it is read.
         A reader is owned by the response returned, else closed. ``memo_checked``: the
         caller already asked ``_memoised``."""
         stored = None if memo_checked else self._memoised(key, data, url)
@@ -398,6 +403,8 @@ class CacheController:
         try:
             if isinstance(data, ValueReader):
                 stored = serialize.load_response_from(data, url)
+                if stored is not None and stored.stream is not None:
+                    stored.stream.on_damage = lambda: self._drop_corrupt(key, "body does not match its checksum")
             else:
                 stored = serialize.load_response(data, url)
                 if stored is not None and memo is not None:
@@ -648,6 +655,7 @@ class _Spool:
         self._buffer: Optional[io.BytesIO] = io.BytesIO()
         self._buffer.write(head)
         self._size = 0
+        self._crc = 0
         self._writer: Optional[ValueWriter] = None
         self._failed = False
 
@@ -660,6 +668,7 @@ class _Spool:
             log.debug("not stored: %s: body over the store's bound (%d bytes a value)", self._stored.url, bound)
             self.abort()
             return
+        self._crc = serialize.checksum(data, self._crc)
         if self._writer is not None:
             self._guard(self._writer.write, data)
             return
@@ -700,7 +709,7 @@ class _Spool:
         if self._failed:
             return
         controller, writer, size = self._controller, self._writer, self._size
-        end = serialize.trailer(size)
+        end = serialize.trailer(size, self._crc)
         if writer is None:
             buffer, self._buffer = self._buffer, None
             assert buffer is not None

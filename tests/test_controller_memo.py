@@ -100,9 +100,14 @@ def test_equal_copies_reuse_the_decoded_entry_and_changed_values_do_not() -> Non
     assert first is not None and first is second, "an equal copy is the same value"
     key = cache_key("GET", URL)
     value = store.data[key]
-    store.data[key] = value.replace(b"one", b"two")  # the same length, changed bytes
+    old = serialize.load_response(value)
+    assert old is not None
+    store.data[key] = serialize.dump_response(old.replace(body=b"two"))  # the same length, changed bytes
     changed = ctl.lookup(GET).stored
     assert changed is not None and changed is not first and changed.body == b"two"
+    store.data[key] = store.data[key].replace(b"two", b"six")  # damaged: fails its checksum
+    assert ctl.lookup(GET).stored is None
+    assert key not in store.data  # deleted
 
 
 def test_memo_gives_up_when_values_keep_changing() -> None:

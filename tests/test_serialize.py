@@ -4,10 +4,12 @@ never through pickle or marshal."""
 
 from __future__ import annotations
 
+import io
 import json
 import marshal
 import pickle
 import struct
+import zlib
 from typing import Callable, NoReturn, Optional
 
 import pytest
@@ -111,14 +113,18 @@ def test_load_accepts_bytes_like(wrap: Callable[[bytes], object]) -> None:
     assert load_response(wrap(dump_response(entry()))) == entry()
 
 
-def test_layout_is_versioned_magic_kind_length_json_body() -> None:
+def test_layout_is_versioned_magic_kind_length_json_checksum_body_length_checksum() -> None:
     data = dump_response(entry())
+    assert FORMAT_VERSION == 3
     assert data.startswith(MAGIC + bytes((FORMAT_VERSION,)) + b"R")
     (length,) = struct.unpack(">I", data[len(MAGIC) + 2 : len(MAGIC) + 6])
     meta = json.loads(data[len(MAGIC) + 6 : len(MAGIC) + 6 + length].decode("utf-8"))
     assert meta["url"] == URL
-    assert data[len(MAGIC) + 6 + length : -8] == BINARY_BODY
-    assert struct.unpack(">Q", data[-8:]) == (len(BINARY_BODY),)  # the body's length comes last
+    head_end = len(MAGIC) + 6 + length
+    assert struct.unpack(">I", data[head_end : head_end + 4]) == (zlib.crc32(data[:head_end]),)
+    assert data[head_end + 4 : -12] == BINARY_BODY
+    # the body's length and checksum come last
+    assert struct.unpack(">QI", data[-12:]) == (len(BINARY_BODY), zlib.crc32(BINARY_BODY))
     assert kind_of(data) == "R"
 
 
@@ -152,8 +158,21 @@ def _with_meta(meta: object, body: bytes = b"", kind: bytes = b"R", body_length:
 
 
 def _with_raw_meta(raw: bytes, body: bytes = b"", kind: bytes = b"R", body_length: Optional[int] = None) -> bytes:
-    end = struct.pack(">Q", len(body) if body_length is None else body_length)
-    return MAGIC + bytes((FORMAT_VERSION,)) + kind + struct.pack(">I", len(raw)) + raw + body + end
+    """A value of ``raw`` metadata and ``body`` with good checksums (each case changes one thing)."""
+    head = MAGIC + bytes((FORMAT_VERSION,)) + kind + struct.pack(">I", len(raw)) + raw
+    end = struct.pack(">QI", len(body) if body_length is None else body_length, zlib.crc32(body))
+    return head + struct.pack(">I", zlib.crc32(head)) + body + end
+
+
+def _flipped(data: bytes, at: int) -> bytes:
+    """``data`` with one bit flipped at offset ``at`` (negative: from the end)."""
+    at %= len(data)
+    return data[:at] + bytes((data[at] ^ 0x10,)) + data[at + 1 :]
+
+
+def _head_end(data: bytes) -> int:
+    (length,) = struct.unpack(">I", data[len(MAGIC) + 2 : len(MAGIC) + 6])
+    return len(MAGIC) + 6 + int(length)
 
 
 def _good_meta(**changes: object) -> dict[str, object]:
@@ -225,12 +244,27 @@ CORRUPT = [
     pytest.param(_with_meta(_good_meta(), b"body", body_length=5), id="length-longer-than-body"),
     pytest.param(_with_meta(_good_meta(), b"body", body_length=3), id="length-shorter-than-body"),
     pytest.param(_with_meta(_good_meta(), b"body", body_length=2**64 - 1), id="length-huge"),
-    pytest.param(_with_meta(_good_meta(), b"body")[:-8], id="length-missing"),
+    pytest.param(_with_meta(_good_meta(), b"body")[:-12], id="length-missing"),
+    pytest.param(_with_meta(_good_meta(), b"body")[:-4], id="body-checksum-missing"),
     pytest.param(_with_meta(_good_meta(), b"body", kind=b"I"), id="response-meta-as-index-kind"),
+    pytest.param(_flipped(GOOD, _head_end(GOOD)), id="head-checksum-wrong"),
+    pytest.param(_flipped(GOOD, len(MAGIC) + 6 + 9), id="meta-byte-damaged-still-json"),
+    pytest.param(GOOD.replace(b'"status":200', b'"status":203'), id="meta-status-rewritten"),
+]
+
+# a damaged body: a whole value decodes to None; a value read in pieces decodes (its head is
+# intact) and its body fails when it is read (test_reader_with_a_damaged_body_fails_when_read)
+DAMAGED_BODY = [
+    pytest.param(_flipped(GOOD, -1), id="body-checksum-wrong"),
+    pytest.param(_flipped(GOOD, _head_end(GOOD) + 4), id="body-first-byte-damaged"),
+    pytest.param(_flipped(GOOD, -13), id="body-last-byte-damaged"),
+    pytest.param(
+        GOOD[: _head_end(GOOD) + 4] + b"x" * len(BINARY_BODY) + GOOD[-12:], id="body-overwritten-same-length"
+    ),
 ]
 
 
-@pytest.mark.parametrize("data", CORRUPT)
+@pytest.mark.parametrize("data", CORRUPT + DAMAGED_BODY)
 def test_corrupt_response_is_none(data: bytes) -> None:
     assert load_response(data) is None
     assert load_response(data, URL) is None
@@ -426,8 +460,148 @@ def test_reader_corrupt_is_none(data: bytes) -> None:
     assert serialize.load_response_from(BytesReader(data), URL) is None
 
 
+@pytest.mark.parametrize("data", DAMAGED_BODY)
+def test_reader_with_a_damaged_body_fails_when_read(data: bytes) -> None:
+    loaded = serialize.load_response_from(BytesReader(data), URL)
+    assert loaded is not None and loaded.stream is not None
+    with pytest.raises(OSError, match="checksum"):
+        loaded.stream.read_verified()
+
+
 def test_reader_for_another_url_and_kind_of_reader() -> None:
     assert serialize.load_response_from(BytesReader(GOOD), "http://example.com/other") is None
     assert kind_of(BytesReader(GOOD)) == "R"
     assert kind_of(BytesReader(GOOD_INDEX)) == "I"
     assert kind_of(BytesReader(b"nope")) is None
+
+
+# ---------------------------------------------------------------------------
+# Integrity: checksums over the head and the body (format version 3)
+
+
+@pytest.mark.parametrize("at", range(len(GOOD)))
+def test_any_damaged_byte_is_none(at: int) -> None:
+    assert load_response(_flipped(GOOD, at)) is None
+
+
+@pytest.mark.parametrize("at", range(len(GOOD_INDEX)))
+def test_any_damaged_byte_of_an_index_is_none(at: int) -> None:
+    assert load_index(_flipped(GOOD_INDEX, at)) is None
+
+
+def _version_2(stored: StoredResponse) -> bytes:
+    """A value as format version 2 wrote it (no checksums)."""
+    head = serialize.dump_head(stored)[:-4]
+    head = head[: len(MAGIC)] + b"\x02" + head[len(MAGIC) + 1 :]
+    return head + stored.body + struct.pack(">Q", len(stored.body))
+
+
+def test_a_version_2_value_is_not_ours() -> None:
+    old = _version_2(entry())
+    assert load_response(old) is None
+    assert kind_of(old) is None
+    assert serialize.load_response_from(BytesReader(old), URL) is None
+
+
+def _streamed(body: bytes, damage_at: Optional[int] = None) -> tuple[StoredResponse, list[str]]:
+    """A response decoded from a reader over its value, the body byte ``damage_at`` damaged
+    in the store after it was written; and the list its damage reports go to."""
+    data = dump_response(entry(body=body))
+    if damage_at is not None:
+        data = _flipped(data, _head_end(data) + 4 + damage_at)
+    loaded = serialize.load_response_from(BytesReader(data), URL)
+    assert loaded is not None and loaded.stream is not None  # the head is intact: decoded
+    reports: list[str] = []
+    loaded.stream.on_damage = lambda: reports.append("damaged")
+    return loaded, reports
+
+
+BIG = bytes(range(256)) * 9000  # over _body.PIECE
+
+
+def _read_all(stream: io.RawIOBase, size: int) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        piece = stream.read(size)
+        if not piece:
+            return b"".join(parts)
+        parts.append(piece)
+
+
+@pytest.mark.parametrize("size", [1000, 65536, -1])
+def test_a_stream_of_an_intact_body_reads_it_all(size: int) -> None:
+    loaded, reports = _streamed(BIG)
+    assert loaded.stream is not None
+    stream = loaded.stream.stream()
+    assert stream is not None
+    assert _read_all(stream, size) == BIG
+    assert reports == []
+    assert loaded.stream.read_verified() == BIG
+
+
+@pytest.mark.parametrize("damage_at", [0, 5000, len(BIG) - 1])
+@pytest.mark.parametrize("size", [1000, 65536, -1])
+def test_a_stream_of_a_damaged_body_raises_before_its_end(damage_at: int, size: int) -> None:
+    loaded, reports = _streamed(BIG, damage_at)
+    assert loaded.stream is not None
+    stream = loaded.stream.stream()
+    assert stream is not None
+    handed: list[bytes] = []
+    with pytest.raises(OSError, match="checksum"):
+        while True:
+            piece = stream.read(size)
+            if not piece:
+                break
+            handed.append(piece)
+    assert len(b"".join(handed)) < len(BIG)  # never the whole body, as a cut-short transfer
+    assert reports == ["damaged"]
+    with pytest.raises(OSError):
+        stream.read(10)  # and it stays failed
+    with pytest.raises(OSError):
+        loaded.stream.read_verified()
+    assert reports == ["damaged"]  # reported once
+
+
+def test_a_damaged_body_read_whole_raises_before_handing_a_byte() -> None:
+    loaded, reports = _streamed(BIG, 123)
+    assert loaded.stream is not None
+    with pytest.raises(OSError):
+        loaded.stream.read_verified()
+    assert reports == ["damaged"]
+    stream = loaded.stream.stream()
+    assert stream is not None
+    with pytest.raises(OSError):
+        stream.read(10)  # what a caller would get instead: no byte at all
+
+
+@pytest.mark.parametrize(("start", "stop"), [(0, 10), (100, 200), (len(BIG) - 5, len(BIG)), (1, len(BIG))])
+def test_a_part_of_a_body_is_served_only_after_the_whole_body_checks_out(start: int, stop: int) -> None:
+    loaded, reports = _streamed(BIG)
+    assert loaded.stream is not None
+    stream = loaded.stream.stream(start, stop)
+    assert stream is not None
+    assert _read_all(stream, 4096) == BIG[start:stop]
+    damaged, reports = _streamed(BIG, len(BIG) // 2)  # outside every part asked for
+    assert damaged.stream is not None
+    stream = damaged.stream.stream(start, stop)
+    assert stream is not None
+    with pytest.raises(OSError, match="checksum"):
+        stream.read(4096)
+    assert reports == ["damaged"]
+
+
+def test_an_empty_body_with_a_damaged_checksum_raises() -> None:
+    data = _flipped(dump_response(entry(body=b"")), -1)
+    loaded = serialize.load_response_from(BytesReader(data), URL)
+    assert loaded is not None and loaded.stream is not None
+    stream = loaded.stream.stream()
+    assert stream is not None
+    with pytest.raises(OSError):
+        stream.read()
+
+
+@pytest.mark.parametrize("at", [len(MAGIC) + 7, len(MAGIC) + 30, -1])
+def test_a_reader_with_a_damaged_head_is_none(at: int) -> None:
+    head_end = _head_end(GOOD)
+    data = _flipped(GOOD, head_end + at if at < 0 else at)  # -1: the head's checksum itself
+    assert serialize.load_response_from(BytesReader(data), URL) is None
