@@ -881,3 +881,40 @@ def test_strong_etag_on_304_to_our_weak_if_none_match_one_request_each_rfc9110_1
     # the stored ETag stays the weak one of the gzipped body it describes (RFC 9111 §3.2)
     assert [r.headers.get("if-none-match") for r in origin.requests] == [None] + ['W/"6b13-5853f"'] * 4
     assert session.get(url).headers["ETag"] == 'W/"6b13-5853f"'
+
+
+@pytest.mark.parametrize(
+    ("age", "reused"),
+    [
+        pytest.param("0, 7200", True, id="5.1-list-first-member-counts"),
+        pytest.param("abc", True, id="5.1-invalid-age-ignored"),
+        pytest.param("7200", False, id="5.1-valid-age-older-than-max-age"),
+    ],
+)
+def test_age_field_rfc9111_5_1(origin: Origin, session: requests.Session, age: str, reused: bool) -> None:
+    origin.route("/age", Reply(200, [("Cache-Control", "max-age=3600"), ("Age", age)], b"aged"))
+    url = origin.url("/age")
+    session.get(url)
+    again = session.get(url)
+    assert (again.content, from_cache(again)) == (b"aged", reused)
+    assert origin.count("/age") == (1 if reused else 2)
+
+
+@pytest.mark.parametrize(
+    ("zone", "reused"),
+    [
+        pytest.param("gMT", True, id="5.6.7-zone-in-another-case-accepted"),
+        pytest.param("gmt", True, id="5.6.7-zone-lower-case-accepted"),
+        pytest.param("UTC", False, id="5.6.7-utc-still-invalid"),
+    ],
+)
+def test_expires_time_zone_case_rfc9110_5_6_7(
+    origin: Origin, session: requests.Session, zone: str, reused: bool
+) -> None:
+    expires = http_date(3600).replace("GMT", zone)
+    origin.route("/exp", Reply(200, [("Expires", expires)], b"expiring"))
+    url = origin.url("/exp")
+    session.get(url)
+    again = session.get(url)
+    assert (again.content, from_cache(again)) == (b"expiring", reused)
+    assert origin.count("/exp") == (1 if reused else 2)
