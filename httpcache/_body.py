@@ -15,11 +15,6 @@ reports a ``ProtocolError``, requests a ``ChunkedEncodingError``); a stream over
 part of it (a Range) and ``read_verified`` check the whole body before handing
 over a byte. A mismatch is remembered (every later read of this body raises) and
 reported once to ``on_damage`` (the controller deletes the entry).
-
-``CheckedBodies`` makes the check of a hot large body cheap: a body read whole that
-checked out is kept (bounded in bytes), and the next read of the same stored body
-(same key, length and checksum) is checked by comparing it with that copy, a
-``memcmp`` (~20 µs a MB here) instead of a CRC-32 (~180 µs a MB).
 """
 
 from __future__ import annotations
@@ -32,13 +27,10 @@ from typing import Any, Callable, Iterator, Optional
 
 from .cache import ValueReader
 
-__all__ = ["CheckedBodies", "StoredBody"]
+__all__ = ["StoredBody"]
 
 #: How much is read from the store at a time when a body is copied.
 PIECE = 1024 * 1024
-#: Bounds of ``CheckedBodies``: bytes in all, and the largest body kept.
-CHECKED_BYTES = 16 * 1024 * 1024
-CHECKED_BODY_MAX = 2 * 1024 * 1024
 
 
 class StoredBody:
@@ -54,10 +46,6 @@ class StoredBody:
         self.intact: Optional[bool] = None
         #: Called once, from the reading thread, when the body turns out damaged.
         self.on_damage: Optional[Callable[[], None]] = None
-        #: A copy of this very body known to be intact (see ``CheckedBodies``), and where to
-        #: report a body read whole that checked out.
-        self.known: Optional[bytes] = None
-        self.on_checked: Optional[Callable[[bytes], None]] = None
         self._reported = False
         self._refs = 1
         self._lock = threading.Lock()
@@ -115,11 +103,6 @@ class StoredBody:
             on_damage()
         raise _damaged()
 
-    def settle_matched(self) -> None:
-        """The whole body as read was equal to ``known``, a copy known to be intact."""
-        with self._lock:
-            self.intact = True if self.intact is None else self.intact
-
     def verify(self) -> None:
         """Check the whole body (read in pieces) once; raise ``OSError`` if it is damaged."""
         if self.intact is None:
@@ -131,17 +114,12 @@ class StoredBody:
             raise _damaged()
 
     def read_verified(self) -> bytes:
-        """The whole body in one piece, checked before it is handed over (``OSError`` if damaged):
-        compared with a known intact copy if there is one, else against its checksum."""
+        """The whole body in one piece, checked before it is handed over (``OSError`` if damaged)."""
         if self.intact is False:
             raise _damaged()
         data = self.pread(self.length, 0)
-        if self.known is not None and data == self.known:
-            self.settle_matched()
-        elif self.intact is None:
+        if self.intact is None:
             self.settle(zlib.crc32(data))
-            if self.on_checked is not None:
-                self.on_checked(data)
         return data
 
     def stream(self, start: int = 0, stop: Optional[int] = None) -> Optional[_BodyStream]:
@@ -150,43 +128,6 @@ class StoredBody:
         if not self.acquire():
             return None
         return _BodyStream(self, start, self.length if stop is None else min(stop, self.length))
-
-
-class CheckedBodies:
-    """Large bodies read from the store whole that checked out, by key (see the module's
-    docstring). One owner (the controller), bounded by ``CHECKED_BYTES`` (emptied whole when
-    full) and ``CHECKED_BODY_MAX`` per body; keys are cache keys, as in the decoded-entry memo."""
-
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[int, int, bytes]] = {}
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def attach(self, key: str, body: StoredBody) -> None:
-        """Give ``body`` (just opened at ``key``) the copy known for it, and a way to report one."""
-        if body.crc is None or body.length > CHECKED_BODY_MAX:
-            return
-        hit = self._entries.get(key)
-        if hit is not None and hit[0] == body.crc and hit[1] == body.length:
-            body.known = hit[2]
-        crc = body.crc
-        body.on_checked = lambda data: self._put(key, crc, data)
-
-    def _put(self, key: str, crc: int, data: bytes) -> None:
-        with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._bytes -= len(old[2])
-            if self._bytes + len(data) > CHECKED_BYTES:
-                self._entries, self._bytes = {}, 0
-            self._entries[key] = (crc, len(data), data)
-            self._bytes += len(data)
-
-    def forget(self, key: str) -> None:
-        with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._bytes -= len(old[2])
 
 
 def _damaged() -> OSError:
@@ -204,9 +145,7 @@ class _BodyStream(io.RawIOBase):
         self._pos = start
         self._stop = max(start, stop)
         whole = start == 0 and self._stop >= body.length
-        check = whole and body.intact is None
-        self._crc: Optional[int] = 0 if check else None  # folded as read (unless matching ``known``)
-        self._known = body.known if check else None  # while every piece matches it: compared instead
+        self._crc: Optional[int] = 0 if whole and body.intact is None else None  # folded as read
         self._check_first = not whole
         self._failed = False
 
@@ -243,11 +182,7 @@ class _BodyStream(io.RawIOBase):
             data = b"".join(body.pieces(self._pos, self._stop))
         else:
             data = body.pread(want, self._pos)
-        known = self._known
-        if known is not None and not known.startswith(data, self._pos):  # (a memcmp, no copy)
-            self._crc = zlib.crc32(memoryview(known)[: self._pos])  # the pieces before matched it
-            self._known = known = None
-        if known is None and self._crc is not None:
+        if self._crc is not None:
             self._crc = zlib.crc32(data, self._crc)
         self._pos += len(data)
         if self._pos >= self._stop:
@@ -257,9 +192,7 @@ class _BodyStream(io.RawIOBase):
     def _end(self, body: StoredBody) -> None:
         """The section has been read: settle its checksum (``OSError`` if damaged), let go."""
         crc, self._crc = self._crc, None
-        if self._known is not None and len(self._known) == self._stop:
-            body.settle_matched()
-        elif crc is not None:
+        if crc is not None:
             body.settle(crc)
         self._let_go()
 

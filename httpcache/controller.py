@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Union
 
 from . import policy, serialize
-from ._body import PIECE, CheckedBodies
+from ._body import PIECE
 from ._coalesce import _Coalescer
 from ._refresh import _Refresher
 from .cache import BaseCache, DictCache, StreamingCache, ValueReader, ValueWriter
@@ -192,7 +192,6 @@ class CacheController:
         self._set_takes_expires = _accepts_expires(self.cache.set)
         self._streaming = isinstance(self.cache, StreamingCache)
         self._memo = _DecodedMemo()
-        self._checked = CheckedBodies()
         self._index_lock = threading.Lock()
         self._warn = _RateLimitedWarning()
         self.refresher = _Refresher()
@@ -321,7 +320,6 @@ class CacheController:
 
     def _delete(self, key: str) -> None:
         self._memo.forget(key)
-        self._checked.forget(key)
         try:
             self.cache.delete(key)
         except KeyError:
@@ -407,7 +405,6 @@ class CacheController:
                 stored = serialize.load_response_from(data, url)
                 if stored is not None and stored.stream is not None:
                     stored.stream.on_damage = lambda: self._drop_corrupt(key, "body does not match its checksum")
-                    self._checked.attach(key, stored.stream)
             else:
                 stored = serialize.load_response(data, url)
                 if stored is not None and memo is not None:

@@ -258,7 +258,9 @@ DAMAGED_BODY = [
     pytest.param(_flipped(GOOD, -1), id="body-checksum-wrong"),
     pytest.param(_flipped(GOOD, _head_end(GOOD) + 4), id="body-first-byte-damaged"),
     pytest.param(_flipped(GOOD, -13), id="body-last-byte-damaged"),
-    pytest.param(GOOD[: _head_end(GOOD) + 4] + b"x" * len(BINARY_BODY) + GOOD[-12:], id="body-overwritten-same-length"),
+    pytest.param(
+        GOOD[: _head_end(GOOD) + 4] + b"x" * len(BINARY_BODY) + GOOD[-12:], id="body-overwritten-same-length"
+    ),
 ]
 
 
@@ -603,59 +605,3 @@ def test_a_reader_with_a_damaged_head_is_none(at: int) -> None:
     head_end = _head_end(GOOD)
     data = _flipped(GOOD, head_end + at if at < 0 else at)  # -1: the head's checksum itself
     assert serialize.load_response_from(BytesReader(data), URL) is None
-
-
-@pytest.mark.parametrize("known", ["same", "stale"])
-@pytest.mark.parametrize("damage_at", [None, 0, 70_000, len(BIG) - 1])
-def test_a_body_with_a_known_intact_copy_is_checked_by_comparison(known: str, damage_at: Optional[int]) -> None:
-    """A body read before and found intact (``CheckedBodies``) is compared with that copy;
-    any difference falls back to the checksum, so damage is still found (and a copy that
-    is not this body's, say a stale one, costs only the comparison)."""
-    for reader in ("stream", "whole"):
-        loaded, reports = _streamed(BIG, damage_at)
-        assert loaded.stream is not None
-        loaded.stream.known = BIG if known == "same" else bytes(len(BIG))
-        if reader == "whole":
-            if damage_at is None:
-                assert loaded.stream.read_verified() == BIG
-            else:
-                with pytest.raises(OSError, match="checksum"):
-                    loaded.stream.read_verified()
-        else:
-            stream = loaded.stream.stream()
-            assert stream is not None
-            if damage_at is None:
-                assert _read_all(stream, 65536) == BIG
-            else:
-                with pytest.raises(OSError, match="checksum"):
-                    _read_all(stream, 65536)
-        assert reports == ([] if damage_at is None else ["damaged"])
-
-
-def test_checked_bodies_are_bounded_and_match_only_their_own_body() -> None:
-    from httpcache import _body
-
-    mid = BIG[:1_500_000]
-    checked = _body.CheckedBodies()
-    good = dump_response(entry(body=mid))
-    for n in range(40):  # 20 keys of 1.5 MB bodies: more than the bound holds
-        loaded = serialize.load_response_from(BytesReader(good), URL)
-        assert loaded is not None and loaded.stream is not None
-        checked.attach(f"k{n % 20}", loaded.stream)
-        assert loaded.stream.read_verified() == mid
-        assert 0 < checked._bytes <= _body.CHECKED_BYTES
-    again = serialize.load_response_from(BytesReader(good), URL)
-    assert again is not None and again.stream is not None
-    checked.attach("k19", again.stream)
-    assert again.stream.known == mid  # the last one read is kept
-    other = serialize.load_response_from(BytesReader(dump_response(entry(body=mid[::-1]))), URL)
-    assert other is not None and other.stream is not None
-    checked.attach("k19", other.stream)  # another body under a key a copy is kept for
-    assert other.stream.known is None
-    assert other.stream.read_verified() == mid[::-1]
-    large = serialize.load_response_from(BytesReader(dump_response(entry(body=BIG))), URL)
-    assert large is not None and large.stream is not None
-    checked.attach("big", large.stream)
-    assert large.stream.read_verified() == BIG
-    checked.attach("big", large.stream)
-    assert large.stream.known is None  # over CHECKED_BODY_MAX: never kept
