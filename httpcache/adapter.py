@@ -55,6 +55,20 @@ _TRANSPORT_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Ti
 _STALE_IF_ERROR_STATUSES = frozenset({500, 502, 503, 504})
 
 
+def _damaged(stored: StoredResponse) -> bool:
+    """Is a body kept in the store damaged? Checked against its checksum (once per opened
+    body: a later read of it does not check again); a damaged entry is deleted (see
+    ``_body``). A body the store fails to read here is not known to be damaged: it is
+    read in pieces, as it is served."""
+    if stored.stream is None:
+        return False  # a whole value, checked before it was decoded
+    try:
+        stored.stream.verify()
+    except OSError:
+        pass
+    return stored.stream.intact is False
+
+
 class CacheControlAdapter(HTTPAdapter):
     """A transport adapter that answers from the cache where RFC 9111 allows.
 
@@ -320,7 +334,7 @@ class CacheControlAdapter(HTTPAdapter):
                 try:
                     if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and lookup.stored is not None:
                         served = policy.range_from_stored(spec, lookup.stored)
-                        if served is not None:
+                        if served is not None and not _damaged(lookup.stored):  # damaged: fetched instead
                             return self._partial(request, lookup.stored, served, lookup.decision.age)
                 finally:
                     lookup.release()
@@ -544,6 +558,11 @@ class CacheControlAdapter(HTTPAdapter):
         body: Union[bytes, io.RawIOBase, None] = (
             b"" if view.method == "HEAD" else _whole_body(stored) if preload else None
         )
+        if body is None and not kwargs.get("stream") and _damaged(stored):
+            # damaged in the store (the entry is gone): a miss, for a caller who reads it whole;
+            # one who streams it meets the damage as a broken transfer, before its last piece
+            log.debug("stored body of %s damaged: fetched from the origin instead", view.url)
+            return self._fetch(request, view, None, kwargs)
         if body is None:
             body = _body_of(stored)
         if body is None:  # the lookup holds the body open until the response is built
