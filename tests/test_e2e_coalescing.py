@@ -115,7 +115,7 @@ class InFlight:
 
 
 def test_not_storable_url_is_not_queued_behind_itself_hit_for_pass(origin: Origin, session: requests.Session) -> None:
-    slow = InFlight(Reply(200, [("Content-Type", "application/json")], b"{}"), 0.4)  # no freshness, no validator
+    slow = InFlight(Reply(200, [("Content-Type", "application/json")], b"{}"), 1.0)  # no freshness, no validator
     origin.route("/poll", slow)
     url = origin.url("/poll")
     assert session.get(url).content == b"{}"  # answered "not storable": misses go straight through
@@ -128,7 +128,7 @@ def test_not_storable_url_is_not_queued_behind_itself_hit_for_pass(origin: Origi
 def test_waiters_go_ahead_as_soon_as_the_leader_knows_it_will_not_store(origin: Origin) -> None:
     # a URL never seen before: the others wait for the leader's status and fields, which
     # say "no-store"; then they all go ahead at once, together (not one after another)
-    slow = InFlight(Reply(200, [("Cache-Control", "no-store")], b"body"), 0.4)
+    slow = InFlight(Reply(200, [("Cache-Control", "no-store")], b"body"), 0.6)
     origin.route("/ns", slow)
     sess = requests.Session()
     sess.trust_env = False
@@ -136,8 +136,9 @@ def test_waiters_go_ahead_as_soon_as_the_leader_knows_it_will_not_store(origin: 
     responses = _storm(sess, origin.url("/ns"))
     assert all(r.content == b"body" for r in responses)
     assert origin.count("/ns") == THREADS
-    # the leader alone went first; the others, told at once, all went together
-    assert slow.most >= THREADS - 1
+    # the leader alone went first; the others, told at once, went together (one after
+    # another they would never overlap; a loaded machine may start a few late)
+    assert slow.most >= THREADS // 2
     sess.close()
 
 
