@@ -35,6 +35,12 @@ class Seen:
 Handler = Callable[[Seen], Reply]
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a burst of more connections than that, on a
+    # busy machine, has its SYNs dropped and retried a second later (TCP's first retry)
+    request_queue_size = 128
+
+
 class Origin:
     """``with Origin() as origin: origin.route("/x", handler); origin.url("/x")``."""
 
@@ -98,7 +104,7 @@ class Origin:
             def do_PURGE(self) -> None:  # an unknown method
                 self._handle()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread: Optional[threading.Thread] = None
