@@ -85,29 +85,31 @@ class CacheControlAdapter(HTTPAdapter):
         shared: Optional[bool] = None,
         heuristic_fraction: Optional[float] = None,
         heuristic_max: Optional[float] = None,
+        permanent_redirect_lifetime: Optional[float] = None,
         max_variants: Optional[int] = None,
         surrogate: Optional[str] = None,
+        targeted_fields: Optional[tuple[str, ...]] = None,
+        coalesce_timeout: Optional[float] = None,
         options: Optional[CacheOptions] = None,
         controller: Optional[CacheController] = None,
         adapter: Optional[BaseAdapter] = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        changes = {
+            "shared": shared,
+            "heuristic_fraction": heuristic_fraction,
+            "heuristic_max": heuristic_max,
+            "permanent_redirect_lifetime": permanent_redirect_lifetime,
+            "max_variants": max_variants,
+            "surrogate": surrogate,
+            "targeted_fields": targeted_fields,
+            "coalesce_timeout": coalesce_timeout,
+        }
         if controller is None:
-            changes = {
-                name: value
-                for name, value in (
-                    ("shared", shared),
-                    ("heuristic_fraction", heuristic_fraction),
-                    ("heuristic_max", heuristic_max),
-                    ("max_variants", max_variants),
-                    ("surrogate", surrogate),
-                )
-                if value is not None
-            }
-            controller = CacheController(cache, (options or CacheOptions()).replace(**changes))
-        elif cache is not None or options is not None:
+            controller = CacheController(cache, (options or CacheOptions()).given(**changes))
+        elif cache is not None or options is not None or any(v is not None for v in changes.values()):
             raise HTTPCacheError("pass either controller or cache/options, not both")
+        super().__init__(**kwargs)
         self.controller = controller
         # A subclass that overrides build_response gets it called for every response;
         # otherwise a hit is built directly, as build_response would build it (see _build_hit).

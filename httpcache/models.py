@@ -81,6 +81,13 @@ class CacheOptions:
     def replace(self, **changes: object) -> CacheOptions:
         return replace(self, **changes)  # type: ignore[arg-type]
 
+    def given(self, **changes: object) -> CacheOptions:
+        """A copy with those of ``changes`` that are not None (None: keep this value). The
+        keyword forms of ``CacheControl`` and ``CacheControlAdapter`` build their options
+        this way, so every default lives here, once."""
+        present = {name: value for name, value in changes.items() if value is not None}
+        return self.replace(**present) if present else self
+
 
 def _is_token(name: str) -> bool:
     """RFC 9110 §5.1: a field name is a token."""

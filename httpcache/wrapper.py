@@ -18,14 +18,15 @@ def CacheControl(  # noqa: N802 - the name users know
     sess: requests.Session,
     cache: Optional[BaseCache] = None,
     *,
-    shared: bool = False,
-    heuristic_fraction: float = 0.1,
-    heuristic_max: float = 86400.0,
-    permanent_redirect_lifetime: float = 3600.0,
-    max_variants: int = 16,
+    shared: Optional[bool] = None,
+    heuristic_fraction: Optional[float] = None,
+    heuristic_max: Optional[float] = None,
+    permanent_redirect_lifetime: Optional[float] = None,
+    max_variants: Optional[int] = None,
     surrogate: Optional[str] = None,
-    targeted_fields: tuple[str, ...] = ("CDN-Cache-Control",),
-    coalesce_timeout: float = 10.0,
+    targeted_fields: Optional[tuple[str, ...]] = None,
+    coalesce_timeout: Optional[float] = None,
+    options: Optional[CacheOptions] = None,
     adapter_class: type[CacheControlAdapter] = CacheControlAdapter,
     **adapter_kwargs: Any,
 ) -> requests.Session:
@@ -33,9 +34,10 @@ def CacheControl(  # noqa: N802 - the name users know
 
     Each adapter already mounted for an http(s) prefix is wrapped, not replaced:
     its retries, pool sizes and any behaviour of its own keep working. Returns
-    the same session.
+    the same session. The cache's options are ``options`` (default ``CacheOptions()``,
+    where every default is), with each keyword that is given replacing its field.
     """
-    options = CacheOptions(
+    options = (options or CacheOptions()).given(
         shared=shared,
         heuristic_fraction=heuristic_fraction,
         heuristic_max=heuristic_max,

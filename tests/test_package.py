@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import io
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import requests
+
 import httpcache
+from httpcache import CacheControl, CacheControlAdapter, CacheOptions, HTTPCacheError
 from httpcache._demo import run_demo
 
 README = (Path(__file__).resolve().parent.parent / "README.rst").read_text(encoding="utf-8")
@@ -45,3 +51,48 @@ def test_demo_says_what_reached_the_origin_and_which_store_it_used() -> None:
     assert rows["8. GET /item (miss again: new version)"][:4] == ["200", "False", "yes", "2"]
     assert "DictCache, in memory" in text and "SQLiteCache(" in text
     assert "50 ms" in text
+
+
+NON_DEFAULT_OPTIONS: dict[str, object] = {
+    "shared": True,
+    "heuristic_fraction": 0.2,
+    "heuristic_max": 10.0,
+    "permanent_redirect_lifetime": 5.0,
+    "max_variants": 3,
+    "surrogate": "edge",
+    "targeted_fields": ("Edge-Cache-Control", "CDN-Cache-Control"),
+    "coalesce_timeout": 0.0,
+}
+
+
+def test_the_option_table_covers_every_option() -> None:
+    assert set(NON_DEFAULT_OPTIONS) == {f.name for f in dataclasses.fields(CacheOptions)}
+    defaults = CacheOptions()
+    assert all(getattr(defaults, name) != value for name, value in NON_DEFAULT_OPTIONS.items())
+
+
+@pytest.mark.parametrize("entry", [CacheControl, CacheControlAdapter])
+def test_every_option_is_a_keyword_of_every_entry_point(entry: object) -> None:
+    params = inspect.signature(entry).parameters  # type: ignore[arg-type]
+    assert not [f.name for f in dataclasses.fields(CacheOptions) if f.name not in params]
+    assert "options" in params
+
+
+def test_keywords_reach_the_cache_options() -> None:
+    expected = CacheOptions(**NON_DEFAULT_OPTIONS)  # type: ignore[arg-type]
+    adapter = CacheControlAdapter(**NON_DEFAULT_OPTIONS)  # type: ignore[arg-type]
+    assert adapter.controller.options == expected
+    sess = CacheControl(requests.Session(), **NON_DEFAULT_OPTIONS)  # type: ignore[arg-type]
+    mounted = sess.get_adapter("http://127.0.0.1/")
+    assert isinstance(mounted, CacheControlAdapter) and mounted.controller.options == expected
+    # options= is the base; a keyword given beside it replaces its field
+    sess = CacheControl(requests.Session(), options=expected, max_variants=7)
+    mounted = sess.get_adapter("https://127.0.0.1/")
+    assert isinstance(mounted, CacheControlAdapter)
+    assert mounted.controller.options == expected.replace(max_variants=7)
+    sess.close()
+
+
+def test_an_option_beside_a_controller_is_a_caller_mistake() -> None:
+    with pytest.raises(HTTPCacheError):
+        CacheControlAdapter(controller=CacheControlAdapter().controller, coalesce_timeout=0)
