@@ -2,7 +2,8 @@
 through the store's own API (worker side: stdlib + the client's package, imported by name).
 
 Filling 100k entries through each client's ``session.send`` (``_fill.py``) takes many minutes
-for the slower peers, so past ``--scale-real`` entries the scale case writes *copies*:
+for the slower peers, so past 10k entries (run.py's ``scale_real_max``) the store-size cases write
+*copies*:
 
 1. Two template URLs are fetched for real (on the memory transport of ``_fill.py``) while
    the store's write method is recorded (httpcache, cachecontrol: ``set`` and httpcache's
@@ -12,22 +13,28 @@ for the slower peers, so past ``--scale-real`` entries the scale case writes *co
    normalised URL), ``session.cache.create_key(request)`` (requests-cache) or
    ``sha256("RFC " + url)`` (hishel 2.0's adapter in RFC mode). The rule must give exactly the
    second template's recorded keys, or the client is not copied (it is filled for real).
-3. Each copy is the first template's recorded value (a new object for each copy), written
-   with the same call the client made: ``store.set(key, value, expires)``,
+3. Each copy is the first template's recorded value made out for the other URL, a new object
+   for each copy: where the client's value holds the URL, it holds the copy's URL, written
+   by the client's own code (httpcache: ``serialize.load_response`` → ``dump_response`` with
+   the URL replaced; requests-cache: ``CachedResponse.from_response`` with the URL, a copy of
+   the request with the URL, and its own body and headers; hishel: the recorded request with
+   the URL); cachecontrol's value does not hold the URL (checked) and is copied byte for byte.
+   It is written with the same call the client made: ``store.set(key, value, expires)``,
    ``cache.responses[key] = response`` (in ``bulk_commit()`` where the backend has it: one
    transaction instead of one per entry), ``storage.create_entry(...)`` with its body read.
 
-A copy holds the template's response (and, where the client stores it, the template's URL);
-it is never read: the case only reads its one hot URL. What it adds is what the hit path
-could feel: the number of keys in the store, its files, rows and bytes.
+So a copy is a fresh hit for its own URL, as a real entry is (httpcache and hishel check the
+stored URL against the request's: the template's would be a miss). ``_scale.py`` checks a
+sample of the copies that way after each batch. A copy keeps the template's ``Date`` and
+times (it is as fresh as the template, stored seconds earlier).
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import hashlib
+import importlib
 from typing import Any, Callable, Optional
 
 Write = tuple[str, Any, Any]  # key, value, expires
@@ -146,6 +153,13 @@ class Copier:
         derived = sorted(key for key, _, _ in self.writes_for(second))
         if derived != sorted(key for key, _, _ in recorded[1]):
             raise CopyError(f"{client}: the key rule gives {derived}, the client wrote {recorded[1]!r:.300}")
+        self._serialize: Any = None
+        if self.family == "httpcache":
+            self._serialize = importlib.import_module("httpcache.serialize")
+        for _, value, _ in self.template:
+            if self.family == "cachecontrol" and first.encode() in value:
+                raise CopyError(f"{client}: its value holds the URL: no rule to copy it")
+            self.value_for(value, second)  # the rule applies (raises otherwise)
 
     def key_for(self, key: str, url: str) -> str:
         if self.family in ("httpcache", "cachecontrol"):
@@ -159,16 +173,35 @@ class Copier:
             return derived
         return hashlib.sha256(f"RFC {url}".encode()).hexdigest()  # hishel 2.0, RFC mode
 
+    def value_for(self, value: Any, url: str) -> Any:
+        """The recorded value as the client would have written it for ``url`` (a new object)."""
+        if self.family == "cachecontrol":
+            return bytes(bytearray(value))
+        if self.family == "httpcache":
+            stored = self._serialize.load_response(value)
+            if stored is None:
+                raise CopyError(f"{self.client}: a recorded value does not decode")
+            return self._serialize.dump_response(dataclasses.replace(stored, url=url))
+        if self.family == "requests":
+            request = value.request.copy()
+            request.url = url
+            headers = type(value.headers)(value.headers)
+            return type(value).from_response(
+                value, url=url, request=request, content=bytes(bytearray(value.content)), headers=headers
+            )
+        request, response = value
+        return dataclasses.replace(request, url=url), response
+
     def writes_for(self, url: str) -> list[Write]:
         return [(self.key_for(key, url), value, expires) for key, value, expires in self.template]
 
     def copy(self, urls: list[str], body: bytes) -> None:
-        """Write one copy of the template under each URL's key(s)."""
+        """Write one copy of the template under each URL's key(s), made out for that URL."""
         store = self.built.store
         if self.family in ("httpcache", "cachecontrol"):
             for url in urls:
                 for key, value, expires in self.writes_for(url):
-                    store.set(key, bytes(bytearray(value)), expires)  # a new object per entry, as a real one
+                    store.set(key, self.value_for(value, url), expires)
         elif self.family == "requests":
             responses = self.built.session.cache.responses
             bulk = getattr(responses, "bulk_commit", None)
@@ -176,10 +209,11 @@ class Copier:
                 with bulk() if bulk is not None else contextlib.nullcontext():
                     for url in urls[start : start + 1000]:
                         for key, value, _ in self.writes_for(url):
-                            responses[key] = copy.copy(value)
+                            responses[key] = self.value_for(value, url)
         else:
             for url in urls:
-                for key, (request, response), kw in self.writes_for(url):
+                for key, value, kw in self.writes_for(url):
+                    request, response = self.value_for(value, url)
                     entry = store.create_entry(request, dataclasses.replace(response, stream=iter([body])), key, **kw)
                     for _ in entry.response.stream or ():  # the body is saved as it is read
                         pass

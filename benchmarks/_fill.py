@@ -15,7 +15,8 @@ entry is the client's own serialisation of the response it would get from the or
 under its own key, with whatever the client keeps in memory about it.
 
 Checks: every filled URL must reach the transport exactly once (a miss); afterwards a
-sample of filled URLs is fetched again with ``session.get`` and must not reach it (hits).
+sample of filled URLs is fetched again with ``session.get`` and must not reach it (hits), and
+must come back with a 1 KB body and its own URL (``spot_check``, also used on copies).
 """
 
 from __future__ import annotations
@@ -145,10 +146,18 @@ def fill(session: Any, urls: list[str], expected: int, seed: int = 0) -> dict[st
             request.url = url
             if len(send(request).content) != expected:
                 bad += 1
-        misses = transport.calls
-        sample: list[str] = random.Random(seed).sample(urls, min(SPOT_CHECKS, len(urls)))
+    checked = spot_check(session, urls, expected, seed)
+    return {"filled": len(urls), "misses": transport.calls, **checked, "bad": bad + checked["bad"]}
+
+
+def spot_check(session: Any, urls: list[str], expected: int, seed: int = 0) -> dict[str, int]:
+    """GET ``SPOT_CHECKS`` of ``urls`` (drawn with ``seed``) on the memory transport: each must be
+    a hit (``refetched``: those that reached the transport) with the right body for its own URL."""
+    sample: list[str] = random.Random(seed).sample(urls, min(SPOT_CHECKS, len(urls)))
+    bad = 0
+    with MemoryTransport() as transport:
         for url in sample:
-            if len(session.get(url).content) != expected:
+            resp = session.get(url)
+            if len(resp.content) != expected or resp.url != url:
                 bad += 1
-        refetched = transport.calls - misses
-    return {"filled": len(urls), "misses": misses, "spot_checks": len(sample), "refetched": refetched, "bad": bad}
+    return {"spot_checks": len(sample), "refetched": transport.calls, "bad": bad}

@@ -6,7 +6,17 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from _workload import CASES, CLIENTS, EXPECTED_ORIGIN_PER_CALL, FLOORS, HOT_URLS, SLOW_MS, STORM_URLS, THREADS
+from _workload import (
+    CASES,
+    CLIENTS,
+    EXPECTED_ORIGIN_PER_CALL,
+    FLOORS,
+    HOT_URLS,
+    ROUND_CASES,
+    SLOW_MS,
+    STORM_URLS,
+    THREADS,
+)
 
 
 @dataclass(frozen=True)
@@ -16,8 +26,9 @@ class Settings:
     threads_target_s: float  # ... and of the threaded case
     max_seconds: float  # stop starting new rounds after this long (results are kept)
     storm_rounds: int  # the cold storm is sampled in the first this many rounds only
-    scale_levels: tuple[int, ...]
-    scale_real_max: int  # past this many entries, the scale case's stores get copies (see _copies.py)
+    scale_levels: tuple[int, ...]  # store sizes of the scale case (one hot URL) ...
+    spread_levels: tuple[int, ...]  # ... and of the spread case (URLs drawn from every entry)
+    scale_real_max: int  # past this many entries, the store-size cases' stores get copies (see _copies.py)
     scale_rounds: int
     stream_mib: float
 
@@ -57,7 +68,7 @@ class Run:
     calls: dict[str, int] = field(default_factory=dict)  # "case/client" -> calls per sample
     samples: dict[str, list[Sample]] = field(default_factory=dict)  # "case/client" -> samples
     first_errors: dict[str, str] = field(default_factory=dict)
-    fills: dict[str, dict[str, Any]] = field(default_factory=dict)  # "scale@N/client" -> the worker's answer
+    fills: dict[str, dict[str, Any]] = field(default_factory=dict)  # "fill@N/client" -> the worker's answer
     rounds_done: int = 0
     seconds: dict[str, float] = field(default_factory=dict)  # phase -> seconds
     notes: list[str] = field(default_factory=list)
@@ -65,7 +76,7 @@ class Run:
 
 
 def base_case(key: str) -> str:
-    """``scale@1000`` -> ``scale``."""
+    """``spread@1000`` -> ``spread``."""
     return key.split("@", 1)[0]
 
 
@@ -214,63 +225,6 @@ def main_table(run: Run, summaries: list[Summary], cases: list[str]) -> str:
     return "\n".join(lines)
 
 
-def count(n: int) -> str:
-    return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
-
-
-def scale_table(run: Run, summaries: list[Summary]) -> str:
-    levels = [n for n in run.settings.scale_levels if any(s.case == f"scale@{n}" for s in summaries)]
-    if not levels:
-        return "(no results)"
-    by_key = {(s.case, s.client): s for s in summaries}
-    first, last = count(levels[0]), count(levels[-1])
-    lines = [
-        "| client | store | " + " | ".join(f"{count(n)} entries" for n in levels) + f" | {last} ÷ {first} |",
-        "|---" * (len(levels) + 3) + "|",
-    ]
-    for client in run.clients:
-        if client == "F2":
-            continue
-        cells: list[str] = []
-        values: list[Optional[float]] = []
-        for n in levels:
-            s = by_key.get((f"scale@{n}", client))
-            if s is None:
-                cells.append(missing(run, f"scale@{n}", client))
-                values.append(None)
-                continue
-            ratio = "floor" if client == "F1" else times(s.ratio_f1, "F1")
-            cells.append(f"{us(s.value)} · {ratio}{' †' if s.suspicious else ''}")
-            values.append(s.value)
-        growth = f"{values[-1] / values[0]:.2f}x" if values[0] and values[-1] else "n/a"
-        lines.append(f"| {client} | {CLIENTS[client].store} | " + " | ".join(cells) + f" | {growth} |")
-    return "\n".join(lines)
-
-
-def fill_table(run: Run) -> str:
-    """Per client and size: the store's own count of entries, how they got there, how long it took."""
-    levels = [n for n in run.settings.scale_levels if any(k.startswith(f"scale@{n}/") for k in run.fills)]
-    lines = [
-        "| client | " + " | ".join(f"to {count(n)}" for n in levels) + " |",
-        "|---" * (len(levels) + 1) + "|",
-    ]
-    for client in run.clients:
-        cells = []
-        for n in levels:
-            fill = run.fills.get(f"scale@{n}/{client}")
-            if fill is None:
-                cells.append(missing(run, f"scale@{n}", client))
-                continue
-            real = fill["filled"] + fill.get("templates", 0)
-            how = f"{real:,} real" + (f" + {fill['copies']:,} copies" if fill.get("copies") else "")
-            checked = fill["misses"] == fill["filled"] and not fill["refetched"] and not fill["bad"]
-            reported = "n/a" if fill.get("entries") is None else f"{fill['entries']:,}"
-            cells.append(f"{reported} · {how} · {fill['seconds']:.1f} s{'' if checked else ' †'}")
-        if any(c != "—" for c in cells):
-            lines.append(f"| {client} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def detail_table(summaries: list[Summary]) -> str:
     lines = [
         "| case | client | median | min - max | x F1 | x F2 | origin req/call | 304/call | calls x rounds "
@@ -306,10 +260,11 @@ def versions_table(run: Run) -> list[str]:
     return lines
 
 
-def report(run: Run, summaries: list[Summary], info: dict[str, str], when: str) -> str:
+def report(run: Run, summaries: list[Summary], info: dict[str, str], when: str, stores: list[str]) -> str:
+    """The Markdown report; ``stores``: the store-size cases' section (``_report_stores.section``)."""
     s = run.settings
     took = ", ".join(f"{phase} {seconds:.0f} s" for phase, seconds in run.seconds.items())
-    round_cases = [c for c in run.cases if c not in ("scale", "stream")]
+    round_cases = [c for c in run.cases if c in ROUND_CASES]
     lines = [
         f"# httpcache benchmark, {when}",
         "",
@@ -339,25 +294,7 @@ def report(run: Run, summaries: list[Summary], info: dict[str, str], when: str) 
             "or calls failed or returned a wrong body: see the details.",
             "",
         ]
-    if "scale" in run.cases:
-        lines += [
-            f"## Hit cost by entries in the store ({s.scale_rounds} interleaved rounds per size)",
-            "",
-            scale_table(run, summaries),
-            "",
-            "Cells: median µs of a 1 KB fresh hit (`.content` read) on a store holding that many entries · ratio "
-            "to F1 in the same rounds; last column: the largest size's figure over the smallest's (target: "
-            "within 1.10x). Each store is the client's own second, fresh store. Up to "
-            f"{s.scale_real_max:,} entries it is filled through the client's own session on an in-memory transport "
-            "(a miss + store per URL); past that with copies of a real entry under the keys the client computes "
-            "for other URLs, written through the store's own API (benchmarks/README.md says how). Each fill step: "
-            "entries the store reports · added by real misses (+ copies) · time; † a filled URL was not exactly one "
-            "miss, or a spot check of 20 filled URLs refetched one, or a body was wrong (the first step also holds the "
-            "hot URL, stored from the origin):",
-            "",
-            fill_table(run),
-            "",
-        ]
+    lines += stores
     if run.stream_section:
         lines += run.stream_section
     lines += ["Clients:", ""]

@@ -9,8 +9,8 @@ goes to stderr instead). Exits at EOF on stdin, closing its stores first (the ru
 removes ``--dir``; ``httpcache-redis`` clears its ``--redis-prefix``).
 
 Commands: ``warm`` (store what a case reads, find the calls per sample), ``sample`` (one
-timed sample), ``scale_fill`` (fill the store-size case's own store; ``_fill.py``,
-``_copies.py``), ``profile``, ``quit``.
+timed sample; ``seed``: the spread case's draws), ``scale_fill`` (fill the store-size cases'
+own store; ``_scale.py``), ``profile``, ``quit``.
 """
 
 from __future__ import annotations
@@ -29,15 +29,12 @@ import traceback
 from typing import Any, Callable, Mapping, Optional, TextIO, Union
 
 import requests
-from _copies import Copier, CopyError
-from _fill import fill
+from _scale import SCALE_HOT, ScaleStore
 from _sessions import Built, build, versions
-from _workload import CASES, CLIENTS, HOT_URLS, MAX_AGE, SIZES, STORM_URLS, THREADS
+from _workload import CASES, CLIENTS, FLOORS, HOT_URLS, MAX_AGE, SIZES, STORE_CASES, STORM_URLS, THREADS
 from requests.adapters import BaseAdapter
 from requests.models import PreparedRequest, Response
 from requests.structures import CaseInsensitiveDict
-
-SCALE_HOT = "scale-hot"  # the scale case's one hit URL: /fresh/1k/scale-hot; its fillers are /fresh/1k/fill-<i>
 
 
 class PrebuiltAdapter(BaseAdapter):
@@ -110,41 +107,42 @@ class Bench:
         self.origin = options.origin
         self.main = options.build("main")
         self.session = self.main.session
-        self.scale: Optional[Built] = None  # the scale case's own store, made by scale_fill
-        self.scale_filled = 0  # filler entries stored for real in it
-        self.copier: Union[Copier, str, None] = None  # or why there is none
-        self.scale_copies = 0  # entries written as copies (the copier's two templates are real)
+        make = None if self.client in FLOORS else lambda: options.build("scale")
+        self.scale = ScaleStore(self.client, make, lambda name: self.url("scale", name))  # filled by scale_fill
         self.serial = 0  # distinct URLs for miss_store and storm
         self.hot = [self.url("threads", i) for i in range(HOT_URLS)]
 
     def url(self, case: str, n: Union[int, str]) -> str:
         return self.origin + CASES[case][1].format(n=n)
 
-    def urls(self, case: str, calls: int) -> list[str]:
+    def urls(self, case: str, calls: int, seed: int = 0) -> list[str]:
         if case == "miss_store":
             first, self.serial = self.serial, self.serial + calls
             return [self.url(case, n) for n in range(first, first + calls)]
-        if case == "scale" and self.scale is not None:
+        if case == "spread":  # drawn from every entry stored (a floor: the same names)
+            return self.scale.draw(seed, calls)
+        if case == "scale" and self.scale.built is not None:
             return [self.url(case, SCALE_HOT)] * calls
         return [self.url("hit_1k" if case == "scale" else case, 0)] * calls  # F1, F2: hit_1k's call
 
     def session_for(self, case: str) -> Any:
-        return self.scale.session if case == "scale" and self.scale is not None else self.session
+        built = self.scale.built
+        return built.session if case in STORE_CASES and built is not None else self.session
 
     def prime(self, case: str) -> None:
         """Make the cache hold what the case reads (a miss + store per URL)."""
-        if case in ("miss_store", "storm"):
-            return  # every call is a new URL
+        if case in ("miss_store", "storm", "spread"):
+            return  # every call is a new URL, or the store is filled already
         get = self.session_for(case).get
         for url in self.hot if case == "threads" else self.urls(case, 1):
             get(url).content  # noqa: B018 - read so a cache stores it
 
     # -- measuring -------------------------------------------------------------------
 
-    def sequential(self, case: str, calls: int) -> dict[str, Any]:
+    def sequential(self, case: str, calls: int, seed: int = 0) -> dict[str, Any]:
         """``calls`` GETs one after the other; the body is always read."""
         expected = SIZES["1m"] if case == "hit_1m" else SIZES["1k"]
-        urls = self.urls(case, calls)
+        urls = self.urls(case, calls, seed)
         get = self.session_for(case).get
         bad = 0
         gc.collect()
@@ -215,14 +213,14 @@ class Bench:
         out["urls"] = count
         return out
 
-    def sample(self, case: str, calls: int) -> dict[str, Any]:
+    def sample(self, case: str, calls: int, seed: int = 0) -> dict[str, Any]:
         if case == "threads":
             return self.threaded(calls)
         if case == "storm":
             return self.storm()
-        return self.sequential(case, calls)
+        return self.sequential(case, calls, seed)
 
-    def warm(self, case: str, target_s: float) -> dict[str, Any]:
+    def warm(self, case: str, target_s: float, seed: int = 0) -> dict[str, Any]:
         """Prime, warm up, and find how many calls take about ``target_s``."""
         if case == "storm":  # a fixed size: warm the threads' connections and code paths on a small storm
             result = self.storm(4)
@@ -231,7 +229,7 @@ class Bench:
         self.prime(case)
         calls = THREADS if case == "threads" else 1
         while True:
-            result = self.sample(case, calls)
+            result = self.sample(case, calls, seed)
             seconds = result["ns"] / 1e9
             if seconds >= target_s / 4 or calls >= 10_000_000:
                 break
@@ -239,62 +237,6 @@ class Bench:
         per_call = seconds / result["calls"]
         result["suggested_calls"] = max(THREADS if case == "threads" else 1, round(target_s / max(per_call, 1e-9)))
         return result
-
-    def scale_fill(self, entries: int, real_max: int) -> dict[str, Any]:
-        """Make the scale case's store hold ``entries`` responses: its hot URL (stored from the origin),
-        fillers stored through the session on the memory transport (see _fill.py) up to ``real_max``
-        entries, and past that copies of a real entry written through the store's API (see _copies.py)."""
-        if self.client in ("F1", "F2"):
-            return {"entries": None, "filled": 0, "seconds": 0.0}
-        started = time.perf_counter()
-        if self.scale is None:
-            self.scale = self.options.build("scale")
-            self.scale.session.get(self.url("scale", SCALE_HOT)).content  # noqa: B018 - the one real store
-        scale = self.scale
-        want = max(0, entries - 1)  # besides the hot URL
-        real = min(want, max(0, real_max - 1))
-        urls = [self.url("scale", f"fill-{i}") for i in range(self.scale_filled, real)]
-        result = fill(scale.session, urls, SIZES["1k"], seed=entries)
-        self.scale_filled = max(self.scale_filled, real)
-        copies = 0
-        if want > self.scale_filled + self.scale_copies:
-            if self.copier is None:
-                try:
-                    self.copier = Copier(
-                        self.client,
-                        scale,
-                        lambda url: self._check_fill(fill(scale.session, [url], SIZES["1k"])),
-                        self.url("scale", "template-a"),
-                        self.url("scale", "template-b"),
-                    )
-                    self.scale_copies = 2  # the templates, stored for real
-                    result["templates"] = 2
-                except CopyError as exc:
-                    self.copier = str(exc)
-            first = self.scale_filled + self.scale_copies
-            if isinstance(self.copier, Copier):
-                copies = want - first
-                urls = [self.url("scale", f"copy-{i}") for i in range(first, want)]
-                self.copier.copy(urls, b"x" * SIZES["1k"])
-                self.scale_copies += copies
-            else:  # fill the rest for real (counting what the store holds: a template may be in it)
-                have = scale.entries()
-                missing = entries - have if have is not None else want - self.scale_filled - self.scale_copies
-                urls = [self.url("scale", f"fill-{i}") for i in range(self.scale_filled, self.scale_filled + missing)]
-                more = fill(scale.session, urls, SIZES["1k"], seed=entries)
-                for name in ("filled", "misses", "refetched", "bad", "spot_checks"):
-                    result[name] += more[name]
-                self.scale_filled += len(urls)
-        gc.collect()
-        result.update({"seconds": time.perf_counter() - started, "entries": scale.entries(), "copies": copies})
-        if isinstance(self.copier, str):
-            result["copy_note"] = self.copier
-        return result
-
-    @staticmethod
-    def _check_fill(result: dict[str, Any]) -> None:
-        if result["misses"] != result["filled"] or result["refetched"] or result["bad"]:
-            raise CopyError(f"a template fetch did not check out: {result}")
 
     def profile(self, case: str, calls: int, top: int) -> dict[str, Any]:
         self.warm(case, 0.2)
@@ -309,16 +251,15 @@ class Bench:
         return {"text": text.getvalue()}
 
     def close(self) -> None:
-        for built in (self.main, self.scale):
-            if built is not None:
-                built.close()
+        self.main.close()
+        self.scale.close()
 
 
 def serve(bench: Bench, commands: TextIO, answers: TextIO) -> None:
     handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-        "warm": lambda cmd: bench.warm(cmd["case"], float(cmd["target_s"])),
-        "sample": lambda cmd: bench.sample(cmd["case"], int(cmd["calls"])),
-        "scale_fill": lambda cmd: bench.scale_fill(int(cmd["entries"]), int(cmd["real_max"])),
+        "warm": lambda cmd: bench.warm(cmd["case"], float(cmd["target_s"]), int(cmd.get("seed", 0))),
+        "sample": lambda cmd: bench.sample(cmd["case"], int(cmd["calls"]), int(cmd.get("seed", 0))),
+        "scale_fill": lambda cmd: bench.scale.fill_to(int(cmd["entries"]), int(cmd["real_max"])),
         "profile": lambda cmd: bench.profile(cmd["case"], int(cmd["calls"]), int(cmd.get("top", 25))),
     }
     for line in commands:

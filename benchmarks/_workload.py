@@ -23,7 +23,6 @@ HOT_URLS = 100  # the threaded case cycles over this many fresh URLs
 THREADS = 8
 STORM_URLS = 100  # the cold storm: THREADS threads fetch these many new URLs, in the same order
 SLOW_MS = 5  # the origin's delay on /slow/ paths, so that the storm's threads really collide
-SCALE_LEVELS = (100, 1_000, 10_000, 100_000)  # entries in the store for the hit-cost-by-size case
 
 
 class Client(NamedTuple):
@@ -79,7 +78,8 @@ REDIS_CLIENTS = tuple(c for c, info in CLIENTS.items() if info.store == "redis")
 
 # case -> (title, path template). "Per call" cases time sequential GETs on one thread;
 # "threads" and "storm" use THREADS threads on one session; "scale" is hit_1k on a store
-# filled to each of SCALE_LEVELS entries; "stream" is stream_rss.py's measurement.
+# filled to each of run.py's sizes (100 ... 100k entries), "spread" a 1 KB hit on a URL drawn
+# at random from every entry of that store (1k ... 100k); "stream" is stream_rss.py's measurement.
 CASES: dict[str, tuple[str, str]] = {
     "hit_1k": ("fresh hit, 1 KB", "/fresh/1k/{n}"),
     "hit_1m": ("fresh hit, 1 MB (.content)", "/fresh/1m/{n}"),
@@ -88,9 +88,11 @@ CASES: dict[str, tuple[str, str]] = {
     "threads": (f"{THREADS} threads, one session, {HOT_URLS} hot 1 KB URLs", "/fresh/1k/{n}"),
     "storm": (f"cold storm: {THREADS} threads, the same {STORM_URLS} new URLs", "/slow/1k/{n}"),
     "scale": ("1 KB hit by entries in the store", "/fresh/1k/{n}"),
+    "spread": ("1 KB hit spread over every entry in the store", "/fresh/1k/{n}"),
     "stream": ("200 MiB streamed: peak RSS over baseline", ""),
 }
 ROUND_CASES = ("hit_1k", "hit_1m", "miss_store", "revalidate_304", "threads", "storm")  # sampled in the rounds
+STORE_CASES = ("scale", "spread")  # sampled on the store filled to each size
 
 # Origin requests a cache should make per call, for the sanity column (F2 always makes 1).
 # The storm's figure is origin requests per new URL: 1 is the target, not a sanity check.
@@ -101,6 +103,7 @@ EXPECTED_ORIGIN_PER_CALL: dict[str, int] = {
     "revalidate_304": 1,
     "threads": 0,
     "scale": 0,
+    "spread": 0,
 }
 
 

@@ -6,9 +6,10 @@
     python benchmarks/run.py --profile  # cProfile of httpcache's 1 KB fresh-hit path
 
 Starts a local origin (its own process) and one worker process per client, each in
-its own interpreter/venv, then interleaves the clients round by round; then the hit
-cost by store size (each store filled to 100 ... 100k entries); then the 200 MiB
-streamed body (stream_rss.py's measurement, each client in a process of its own).
+its own interpreter/venv, then interleaves the clients round by round; then the store
+sizes (each client's store filled to 100 ... 100k entries: the hit cost of its hot URL,
+hits spread over all its entries, the RSS per entry); then the 200 MiB streamed body
+(stream_rss.py's measurement, each client in a process of its own).
 Prints a Markdown report and writes it to benchmarks/results/latest.md (and the raw
 samples to latest.json). Timings are reported, never judged: nothing here passes or fails.
 """
@@ -45,8 +46,10 @@ from _procs import (
     stop_all,
 )
 from _report import Run, Sample, Settings, report, summarise
+from _report_stores import checked
+from _report_stores import section as stores_section
 from _stream import CLIENTS as STREAM_CLIENTS
-from _workload import CASES, CLIENTS, FLOORS, REDIS_CLIENTS, ROUND_CASES
+from _workload import CASES, CLIENTS, FLOORS, REDIS_CLIENTS, ROUND_CASES, STORE_CASES
 
 log = logging.getLogger("benchmarks")
 
@@ -61,6 +64,7 @@ FULL = Settings(
     max_seconds=420.0,
     storm_rounds=5,
     scale_levels=(100, 1_000, 10_000, 100_000),
+    spread_levels=(1_000, 10_000, 100_000),
     scale_real_max=10_000,
     scale_rounds=5,
     stream_mib=200,
@@ -72,6 +76,7 @@ QUICK = Settings(
     max_seconds=90.0,
     storm_rounds=2,
     scale_levels=(100, 1_000, 10_000),
+    spread_levels=(1_000, 10_000),
     scale_real_max=10_000,
     scale_rounds=3,
     stream_mib=50,
@@ -97,25 +102,26 @@ class Measurer:
     def ok(self, key: str, client: str) -> bool:
         return client in self.alive and f"{key}/{client}" not in self.run.failures
 
-    def warm(self, case: str, key: str, clients: list[str]) -> None:
+    def warm(self, case: str, key: str, clients: list[str], seed: int = 0) -> None:
         target = self.run.settings.threads_target_s if case == "threads" else self.run.settings.target_s
         for client in clients:
             if not self.ok(key, client):
                 continue
             log.info("warming up %-26s %s", client, key)
             try:
-                answer = self.alive[client].ask({"op": "warm", "case": case, "target_s": target})
+                answer = self.alive[client].ask({"op": "warm", "case": case, "target_s": target, "seed": seed})
             except BenchError as exc:
                 self.fail(key, client, exc)
                 continue
             self.run.calls[f"{key}/{client}"] = int(answer["suggested_calls"])
 
-    def sample(self, case: str, key: str, client: str, rnd: int) -> None:
+    def sample(self, case: str, key: str, client: str, rnd: int, seed: int = 0) -> None:
         if not self.ok(key, client) or f"{key}/{client}" not in self.run.calls:
             return
+        calls = self.run.calls[f"{key}/{client}"]
         try:
             before = self.origin.stats()
-            answer = self.alive[client].ask({"op": "sample", "case": case, "calls": self.run.calls[f"{key}/{client}"]})
+            answer = self.alive[client].ask({"op": "sample", "case": case, "calls": calls, "seed": seed})
             after = self.origin.stats()
         except (BenchError, OSError) as exc:
             self.fail(key, client, exc if isinstance(exc, BenchError) else BenchError(str(exc)))
@@ -159,46 +165,63 @@ class Measurer:
             run.rounds_done = rnd + 1
         run.seconds["rounds"] = time.monotonic() - started_at
 
-    def scale(self) -> None:
-        """Hit cost by store size: fill every client's scale store (all at once), then rounds of hits."""
+    def stores(self) -> None:
+        """The store-size cases: fill every client's own store to each size (all at once), then
+        interleaved rounds of hits on it: ``scale`` on its hot URL, ``spread`` on URLs drawn from
+        all its entries (the same draws for every client: a seed per size and round)."""
         run, settings = self.run, self.run.settings
         started_at = time.monotonic()
         clients = [c for c in run.clients if c != "F2"]  # F1 is the floor; F2 has no store to fill
-        for level in settings.scale_levels:
-            key = f"scale@{level}"
-            log.info("filling every store to %s entries", f"{level:,}")
-            for client in clients:  # carry failures over: a store that failed at 1k has no 10k figure
-                if any(f"scale@{n}/{client}" in run.failures for n in settings.scale_levels if n < level):
-                    run.failures.setdefault(f"{key}/{client}", "failed at a smaller size")
-            asked = []
-            for client in clients:
-                if self.ok(key, client) and client != "F1":
-                    try:
-                        self.alive[client].send(
-                            {"op": "scale_fill", "entries": level, "real_max": settings.scale_real_max}
-                        )
-                        asked.append(client)
-                    except BenchError as exc:
-                        self.fail(key, client, exc)
-            for client in asked:
-                try:
-                    fill = self.alive[client].receive(FILL_TIMEOUT)
-                except BenchError as exc:
-                    self.fail(key, client, exc)
-                    continue
-                fill.pop("ok", None)
-                run.fills[f"{key}/{client}"] = fill
-                log.info("  %-26s %s entries (%.0f s)", client, fill.get("entries"), fill["seconds"])
-                if "copy_note" in fill:
-                    run.notes.append(f"{client}: no copies, filled for real: {fill['copy_note']}")
-                if fill["misses"] != fill["filled"] or fill["refetched"] or fill["bad"]:
-                    run.notes.append(f"{key}/{client}: the fill did not check out: {fill}")
-            self.warm("scale", key, clients)
+        plan = {"scale": settings.scale_levels, "spread": settings.spread_levels}
+        plan = {case: levels for case, levels in plan.items() if case in run.cases}
+        for level in sorted({n for levels in plan.values() for n in levels}):
+            cases = [case for case, levels in plan.items() if level in levels]
+            self.fill(level, clients, cases)
+            for case in cases:
+                self.warm(case, f"{case}@{level}", clients, seed=level * 100 + 99)
             for rnd in range(settings.scale_rounds):
                 shift = rnd % len(clients)
-                for client in clients[shift:] + clients[:shift]:
-                    self.sample("scale", key, client, rnd)
-        run.seconds["scale"] = time.monotonic() - started_at
+                order = clients[shift:] + clients[:shift]
+                for case in cases:
+                    for client in order:
+                        self.sample(case, f"{case}@{level}", client, rnd, seed=level * 100 + rnd)
+        run.seconds["store sizes"] = time.monotonic() - started_at
+
+    def fill(self, level: int, clients: list[str], cases: list[str]) -> None:
+        """Every client's store filled to ``level`` entries (all workers at once); a client whose
+        fill fails (now or at a smaller size) has no figure for ``cases`` at this size."""
+        run, key = self.run, f"fill@{level}"
+        log.info("filling every store to %s entries", f"{level:,}")
+        for client in clients:
+            if any(k.startswith("fill@") and k.rsplit("/", 1)[1] == client for k in run.failures):
+                run.failures.setdefault(f"{key}/{client}", "failed at a smaller size")
+        asked = []
+        for client in clients:
+            if self.ok(key, client):
+                try:
+                    self.alive[client].send(
+                        {"op": "scale_fill", "entries": level, "real_max": run.settings.scale_real_max}
+                    )
+                    asked.append(client)
+                except BenchError as exc:
+                    self.fail(key, client, exc)
+        for client in asked:
+            try:
+                fill = self.alive[client].receive(FILL_TIMEOUT)
+            except BenchError as exc:
+                self.fail(key, client, exc)
+                continue
+            fill.pop("ok", None)
+            run.fills[f"{key}/{client}"] = fill
+            log.info("  %-26s %s entries (%.0f s)", client, fill.get("entries"), fill["seconds"])
+            if "copy_note" in fill:
+                run.notes.append(f"{client}: no copies, filled for real: {fill['copy_note']}")
+            if not checked(fill):
+                run.notes.append(f"{key}/{client}: the fill did not check out: {fill}")
+        for client in clients:
+            if f"{key}/{client}" in run.failures:
+                for case in cases:
+                    run.failures.setdefault(f"{case}@{level}/{client}", "its store was not filled")
 
 
 # -- processes ---------------------------------------------------------------------------------
@@ -357,15 +380,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         logs.mkdir(parents=True, exist_ok=True)
         when = _cli.utc_now()
         started_at = time.monotonic()
-        if any(c in ROUND_CASES or c == "scale" for c in run.cases):
+        if any(c in ROUND_CASES or c in STORE_CASES for c in run.cases):
             stores = Stores(args.redis_url)
             with contextlib.ExitStack() as stack:
                 origin = start_origin(stack, logs)
                 workers = start_workers(stack, origin, run, logs, stores)
                 measurer = Measurer(workers, origin, run)
                 measurer.rounds()
-                if "scale" in run.cases:
-                    measurer.scale()
+                measurer.stores()
                 log.info("stopping the origin and the workers")
             stores.close()
             stores = None
@@ -373,7 +395,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             measure_stream(run, logs, args.stream_clients)
         run.seconds["total"] = time.monotonic() - started_at
         summaries = summarise(run)
-        text = report(run, summaries, machine(), when)
+        text = report(run, summaries, machine(), when, stores_section(run, summaries))
         print(text)
         (out / "latest.md").write_text(text, encoding="utf-8")
         raw = {"settings": asdict(settings), "run": {k: v for k, v in asdict(run).items() if k != "settings"}}
