@@ -16,7 +16,8 @@ recomputed from the stored response). A custom store is a ten-line subclass::
 
 ``set`` may take ``expires`` as a third argument or keyword; the controller
 only passes it to stores whose ``set`` accepts it. A store may also say how large
-a value it would keep (``max_value_size``) and offer ``clear()``.
+a value it would keep (``max_value_size``) and offer ``clear()``, and a store
+shared by processes overrides ``compare_and_set`` to make it atomic among them.
 
 Values are the storage format's (``httpcache.serialize``), which carries its own
 checksums: a store that hands back damaged bytes causes a miss, never a wrong
@@ -25,13 +26,32 @@ response, so a store need not check what it returns (though it may).
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import threading
 import time
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from .exceptions import HTTPCacheError
 
 __all__ = ["BaseCache", "DictCache", "StreamingCache", "ValueReader", "ValueWriter"]
+
+#: Guards ``BaseCache.compare_and_set``'s default (striped by store and key): atomic in one process.
+_DEFAULT_CAS_LOCKS = tuple(threading.Lock() for _ in range(64))
+
+
+def _accepts_expires(setter: Callable[..., object]) -> bool:
+    """Does a store's ``set`` take an expiry hint (a third positional or ``expires``)?"""
+    try:
+        params = list(inspect.signature(setter).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+        return True
+    if any(p.name == "expires" for p in params):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 3
 
 
 class BaseCache:
@@ -53,6 +73,35 @@ class BaseCache:
 
     def close(self) -> None:
         """Release resources (connections, files). Optional."""
+
+    def compare_and_set(
+        self, key: str, expected: Optional[bytes], value: Optional[bytes], expires: Optional[float] = None
+    ) -> bool:
+        """Atomically replace the value at ``key`` if it is still ``expected``: store ``value``
+        (``expires`` as ``set`` takes it), or delete the key if ``value`` is None. ``expected``
+        None means "absent" (an expired entry is absent). True if the change was made, False
+        if the current value differs (nothing changed). It may also return False when the store
+        refuses the write (too large, unreachable). The cache keeps each URL's variant index
+        (RFC 9111 §4.1) with it, so that writers never lose one another's variants.
+
+        Atomic against other ``compare_and_set`` calls on the same key (a plain ``set`` may
+        still land in between). The stores shipped here make it atomic across threads and
+        processes (SQLite: one ``BEGIN IMMEDIATE`` transaction; Redis: one Lua script;
+        files: a ``flock``; ``DictCache``: its lock). This default, for a store of your own,
+        is ``get``, compare, ``set`` / ``delete`` under a lock of this process: atomic
+        among the threads of one process only. A store shared by processes overrides it."""
+        lock = _DEFAULT_CAS_LOCKS[hash((id(self), key)) % len(_DEFAULT_CAS_LOCKS)]
+        with lock:
+            if self.get(key) != expected:
+                return False
+            if value is None:
+                with contextlib.suppress(KeyError):  # a store that raises on a missing key
+                    self.delete(key)
+            elif expires is not None and _accepts_expires(self.set):
+                self.set(key, value, expires)
+            else:
+                self.set(key, value)
+            return True
 
     def max_value_size(self) -> Optional[int]:
         """The largest value, in bytes, that ``set`` (or a streaming store's ``open_write``)
@@ -180,38 +229,62 @@ class DictCache(BaseCache):
 
     def get(self, key: str) -> Optional[bytes]:
         with self._lock:
-            deadline = self._deadlines.get(key)
-            if deadline is not None and deadline <= time.monotonic():
-                self._pop(key)
-                return None
-            value: Optional[bytes] = self.data.get(key)
-            if self._bounded and value is not None:
-                self.data[key] = self.data.pop(key)  # most recently used last
-            return value
+            return self._current(key)
+
+    def _current(self, key: str) -> Optional[bytes]:
+        """The value at ``key``, None if absent or expired (lock held)."""
+        deadline = self._deadlines.get(key)
+        if deadline is not None and deadline <= time.monotonic():
+            self._pop(key)
+            return None
+        value: Optional[bytes] = self.data.get(key)
+        if self._bounded and value is not None:
+            self.data[key] = self.data.pop(key)  # most recently used last
+        return value
 
     def set(self, key: str, value: bytes, expires: Optional[float] = None) -> None:
         with self._lock:
-            self._notice_hand_edits()
-            if self.max_bytes is not None and len(value) > self.max_bytes:
-                self._pop(key)
-                return
-            if self._bounded:
-                self._pop(key)  # re-inserted last: the most recently used
-            self.data[key] = value
-            if self.max_bytes is not None:
-                self._sizes[key] = len(value)
-                self._bytes += len(value)
-            if expires is None:
-                self._deadlines.pop(key, None)
-            else:
-                self._deadlines[key] = time.monotonic() + max(0.0, float(expires))
-            if self._bounded:
-                self._evict()
+            self._put(key, value, expires)
+
+    def _put(self, key: str, value: bytes, expires: Optional[float]) -> None:
+        """``set`` (lock held)."""
+        self._notice_hand_edits()
+        if self.max_bytes is not None and len(value) > self.max_bytes:
+            self._pop(key)
+            return
+        if self._bounded:
+            self._pop(key)  # re-inserted last: the most recently used
+        self.data[key] = value
+        if self.max_bytes is not None:
+            self._sizes[key] = len(value)
+            self._bytes += len(value)
+        if expires is None:
+            self._deadlines.pop(key, None)
+        else:
+            self._deadlines[key] = time.monotonic() + max(0.0, float(expires))
+        if self._bounded:
+            self._evict()
 
     def delete(self, key: str) -> None:
         with self._lock:
             self._notice_hand_edits()
             self._pop(key)
+
+    def compare_and_set(
+        self, key: str, expected: Optional[bytes], value: Optional[bytes], expires: Optional[float] = None
+    ) -> bool:
+        """``BaseCache.compare_and_set``, under the store's lock."""
+        with self._lock:
+            if self._current(key) != expected:
+                return False
+            if value is not None and self.max_bytes is not None and len(value) > self.max_bytes:
+                return False
+            if value is None:
+                self._notice_hand_edits()
+                self._pop(key)
+            else:
+                self._put(key, value, expires)
+            return True
 
     def clear(self) -> None:
         """Remove every entry (``data`` is emptied in place)."""

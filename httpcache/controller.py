@@ -7,7 +7,6 @@ skipped write and a (rate-limited) warning, never an exception to the caller.
 
 from __future__ import annotations
 
-import inspect
 import io
 import logging
 import threading
@@ -15,14 +14,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Union
 
-from . import policy, serialize
-from ._body import PIECE
+from . import _variants, policy, serialize
 from ._coalesce import _Coalescer
 from ._refresh import _Refresher
-from .cache import BaseCache, DictCache, StreamingCache, ValueReader, ValueWriter
-from .keys import cache_key, normalize_url, variant_key
+from .cache import BaseCache, DictCache, StreamingCache, ValueReader, ValueWriter, _accepts_expires
+from .keys import cache_key, normalize_url
 from .models import CacheOptions, RequestView, ResponseView, StoredResponse
-from .serialize import VariantRef
 
 log = logging.getLogger("httpcache")
 
@@ -73,20 +70,6 @@ def _close(value: object) -> None:
             value.close()
         except Exception:
             log.debug("closing a store reader failed", exc_info=True)
-
-
-def _accepts_expires(setter: Callable[..., object]) -> bool:
-    """Does a store's ``set`` take an expiry hint (a third positional or ``expires``)?"""
-    try:
-        params = list(inspect.signature(setter).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
-        return True
-    if any(p.name == "expires" for p in params):
-        return True
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 3
 
 
 class _RateLimitedWarning:
@@ -192,7 +175,7 @@ class CacheController:
         self._set_takes_expires = _accepts_expires(self.cache.set)
         self._streaming = isinstance(self.cache, StreamingCache)
         self._memo = _DecodedMemo()
-        self._index_lock = threading.Lock()
+        self._locks = _variants.KeyLocks()  # per primary key: writers of other URLs never wait
         self._warn = _RateLimitedWarning()
         self.refresher = _Refresher()
         self.coalescer = _Coalescer()
@@ -283,23 +266,6 @@ class CacheController:
             return True
 
         return publish
-
-    def _copy_value(self, value: _Value, key: str, ttl: Optional[float]) -> bool:
-        """Store an existing value (bytes or an open reader) under another key."""
-        if isinstance(value, ValueReader):
-            reader = value
-
-            def copy(writer: ValueWriter) -> None:
-                pos = 0
-                while pos < reader.length:
-                    piece = reader.pread(min(PIECE, reader.length - pos), pos)
-                    if not piece:
-                        raise OSError("stored value ended early")
-                    writer.write(piece)
-                    pos += len(piece)
-
-            return self._stream_into(key, ttl, copy)
-        return value is not None and self._set(key, bytes(value), ttl)
 
     def lease(self, key: str, seconds: float) -> Optional[str]:
         """The store's lease on ``key`` for cross-process coalescing: a token, or None while
@@ -518,80 +484,44 @@ class CacheController:
         self, stored: StoredResponse, publish: Optional[_Publish] = None, body_length: Optional[int] = None
     ) -> bool:
         """Write ``stored`` under its key: at the primary key when it has no Vary and no
-        credentials, else as a variant listed in the URL's index (RFC 9111 §4.1).
+        credentials, else as a variant listed in the URL's index (RFC 9111 §4.1), which
+        ``_variants`` changes by the store's ``compare_and_set`` under this key's lock.
         ``publish`` writes the value (default: from ``stored`` itself); it is called once.
         ``body_length``: the body's, for the log, when ``stored`` does not carry it."""
         primary = cache_key(stored.method, stored.url, partial=stored.status == 206)
         ttl = policy.ttl_hint(stored, self.clock(), self.options)
         if publish is None:
             publish = self._publisher(stored)
-        with self._index_lock:
+        with self._locks.held(primary):
             old = self._open(primary)
             try:
-                old_kind = serialize.kind_of(old)
-                old_refs = serialize.load_index(self._whole(old), stored.url) if old_kind == "I" else None
-                if not stored.vary and stored.auth is None and not old_refs:
-                    # the common case: one response per URL, at the primary key
-                    ok = publish(primary, ttl)
-                else:
-                    refs = list(old_refs or [])
-                    if old_kind == "R":
-                        # a lone response becomes the first variant of the new index
-                        lone = self._load(primary, old, stored.url)
-                        if lone is not None:
-                            lone_key = variant_key(primary, lone.vary, lone.auth)
-                            lone_ttl = policy.ttl_hint(lone, self.clock(), self.options)
-                            if self._copy_value(old, lone_key, lone_ttl):
-                                refs.append(VariantRef(lone_key, dict(lone.vary), lone.auth))
-                            _release(lone)
-                            old = None  # closed with ``lone``
-                    vkey = variant_key(primary, stored.vary, stored.auth)
-                    ok = publish(vkey, ttl)
-                    if ok:
-                        refs = [r for r in refs if r.key != vkey]
-                        refs.append(VariantRef(vkey, dict(stored.vary), stored.auth))
-                        dropped, refs = refs[: -self.options.max_variants], refs[-self.options.max_variants :]
-                        self._delete_keys(r.key for r in dropped)
-                        ok = self._set(primary, serialize.dump_index(stored.url, refs), None)
+                plain = not stored.vary and stored.auth is None and serialize.kind_of(old) != "I"
             except Exception as exc:  # noqa: BLE001 - a reader failing: the write is skipped
                 self._warn("write", primary, exc)
-                ok = False
+                plain = None
             finally:
                 _close(old)
+            if plain:  # the common case: one response per URL, at the primary key
+                ok = publish(primary, ttl)
+            else:
+                ok = plain is not None and _variants.add_variant(self, stored, primary, lambda key: publish(key, ttl))
         size = stored.body_length if body_length is None else body_length
         log.debug("stored %s %s (%d bytes)%s", stored.method, stored.url, size, "" if ok else ": failed")
         return ok
 
-    def _delete_keys(self, keys: Iterable[str]) -> None:
-        for key in keys:
-            self._delete(key)
-
     def remove(self, stored: StoredResponse) -> None:
         """Delete one stored response (a newer response replaced it)."""
         primary = cache_key(stored.method, stored.url, partial=stored.status == 206)
-        with self._index_lock:
-            if self._kind_at(primary) == "R":
-                self._delete(primary)
-            else:
-                self._delete(variant_key(primary, stored.vary, stored.auth))
+        with self._locks.held(primary):
+            _variants.remove_variant(self, stored, primary)
 
     def invalidate(self, urls: Iterable[str]) -> None:
         """RFC 9111 §4.4: forget every stored response (all variants) for these URLs."""
         for url in urls:
             for method, partial in (("GET", False), ("HEAD", False), ("GET", True)):
                 key = cache_key(method, url, partial)
-                with self._index_lock:
-                    data = self._open(key)
-                    if data is None:
-                        continue
-                    try:
-                        is_index = serialize.kind_of(data) == "I"
-                    except Exception:  # noqa: BLE001 - unreadable: deleted below all the same
-                        is_index = False
-                    refs = serialize.load_index(self._whole(data)) if is_index else None
-                    _close(data)
-                    self._delete_keys(ref.key for ref in refs or ())
-                    self._delete(key)
+                with self._locks.held(key):
+                    _variants.drop_all(self, key)
                 log.debug("invalidated %s %s (RFC 9111 §4.4)", method, url)
 
     def freshen(
@@ -623,16 +553,6 @@ class CacheController:
                     self.freshen(stored, resp, request_time, response_time, req)
             finally:
                 _release(stored)
-
-    def _kind_at(self, key: str) -> Optional[str]:
-        """The kind of value at ``key`` (``"R"``, ``"I"``), None if absent or not ours."""
-        data = self._open(key)
-        try:
-            return serialize.kind_of(data)
-        except Exception:  # noqa: BLE001 - unreadable
-            return None
-        finally:
-            _close(data)
 
 
 class _Spool:

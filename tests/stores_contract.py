@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import random
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -34,6 +35,7 @@ __all__ = [
     "kill_me_writer",
     "make_value",
     "open_store",
+    "process_incrementer",
     "redis_url",
     "value_ok",
 ]
@@ -183,6 +185,27 @@ def process_clearer(spec: StoreSpec, seconds: float) -> None:
             if time.monotonic() >= stop:
                 return
             time.sleep(0.02)
+    finally:
+        store.close()
+
+
+def process_incrementer(spec: StoreSpec, worker: int, rounds: int) -> int:
+    """Add 1 to the counter at ``"counter"`` ``rounds`` times by ``compare_and_set`` (read,
+    add, retry until it takes), on its own store instance; how many retries it took."""
+    store = open_store(spec)
+    try:
+        store.set(f"started-{worker}", b"1")
+        deadline = time.monotonic() + 60.0  # wait for the others, so that the work overlaps
+        while time.monotonic() < deadline and any(store.get(f"started-{n}") is None for n in range(PROCESSES)):
+            time.sleep(0.01)
+        retries = 0
+        for _ in range(rounds):
+            while True:
+                current = store.get("counter")
+                if store.compare_and_set("counter", current, b"%d" % (int(current or b"0") + 1)):
+                    break
+                retries += 1
+        return retries
     finally:
         store.close()
 
@@ -353,6 +376,55 @@ class StoreContract:
         assert [n for n in range(SHARED_KEYS) if store.get(f"shared-{n}") is not None] == []
 
 
+    def test_compare_and_set_absent(self, store: BaseCache) -> None:
+        assert store.compare_and_set("cas", None, b"first")
+        assert store.get("cas") == b"first"
+        assert not store.compare_and_set("cas", None, b"second"), "expected absent, but present"
+        assert store.get("cas") == b"first"
+
+    def test_compare_and_set_equal_and_different(self, store: BaseCache) -> None:
+        store.set("cas", b"one")
+        assert not store.compare_and_set("cas", b"two", b"three"), "a different value: nothing changes"
+        assert not store.compare_and_set("cas", b"on", b"three"), "a prefix is not equal"
+        assert store.get("cas") == b"one"
+        assert store.compare_and_set("cas", b"one", b"two")
+        assert store.get("cas") == b"two"
+        assert not store.compare_and_set("never stored", b"two", b"x"), "expected a value, but absent"
+        assert store.get("never stored") is None
+
+    def test_compare_and_set_deletes(self, store: BaseCache) -> None:
+        store.set("cas", b"one")
+        assert not store.compare_and_set("cas", b"other", None)
+        assert store.get("cas") == b"one"
+        assert store.compare_and_set("cas", b"one", None)
+        assert store.get("cas") is None
+        assert not store.compare_and_set("cas", b"one", None)
+        assert store.compare_and_set("cas", None, None), "absent, as expected: stays absent"
+
+    def test_compare_and_set_large_value(self, store: BaseCache) -> None:
+        big = random.Random(7).randbytes(3 * 1024 * 1024)
+        store.set("cas", big)
+        assert not store.compare_and_set("cas", big[:-1] + b"\x00", b"small")
+        assert store.compare_and_set("cas", big, b"small")
+        assert store.get("cas") == b"small"
+
+    def test_compare_and_set_threads_one_winner(self, store: BaseCache) -> None:
+        """N threads race to replace the same expected value: exactly one wins, and its value stays."""
+        racers = 16
+        for round_ in range(5):
+            store.set("cas", b"start %d" % round_)
+            barrier = threading.Barrier(racers)
+
+            def race(n: int, round_: int = round_, barrier: threading.Barrier = barrier) -> bool:
+                barrier.wait()
+                return store.compare_and_set("cas", b"start %d" % round_, b"winner %d" % n)
+
+            with ThreadPoolExecutor(racers) as pool:
+                won = list(pool.map(race, range(racers)))
+            assert won.count(True) == 1, won
+            assert store.get("cas") == b"winner %d" % won.index(True)
+
+
 def _spawn_pool() -> ProcessPoolExecutor:
     """Worker processes started afresh ("spawn"): no fork of a multi-threaded test process."""
     return ProcessPoolExecutor(PROCESSES, mp_context=multiprocessing.get_context("spawn"))
@@ -401,6 +473,15 @@ class PersistentStoreContract(StoreContract):
             problems = [p for future in writers for p in future.result(timeout=60)]
         assert problems + check_shared(store) == []
         assert [n for n in range(SHARED_KEYS) if store.get(f"mine-{n}") is not None] == []
+
+    def test_compare_and_set_across_processes(self, store: BaseCache, spec: StoreSpec) -> None:
+        """Processes adding to one counter by compare-and-set lose no increment."""
+        rounds = 25
+        with _spawn_pool() as pool:
+            futures = [pool.submit(process_incrementer, spec, worker, rounds) for worker in range(PROCESSES)]
+            for future in futures:
+                future.result(timeout=120)
+        assert store.get("counter") == b"%d" % (PROCESSES * rounds)
 
     def test_another_instance_sees_the_entries(self, store: BaseCache, spec: StoreSpec) -> None:
         store.set("shared", b"written by one instance", 3600)

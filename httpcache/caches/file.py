@@ -73,6 +73,7 @@ _HAS_DEADLINE = 1
 _TMP_PREFIX = ".tmp-"
 _LOCK_NAME = ".lock"
 _LEASES = ".leases"  # cross-process coalescing: one file per URL being fetched, removed when done
+_CAS_LOCKS = ".cas"  # compare_and_set: flock'd files, one per shard of entries (at most 256)
 _LEASE_GRACE = 5.0  # seconds a lease file may stay unreadable (its writer is still writing it)
 _NAME_LEN = 64  # hex SHA-256
 _INLINE_MAX = 1 << 20  # open_read returns values up to this size as bytes
@@ -388,6 +389,34 @@ class FileCache(StreamingCache):
 
     def open_write(self) -> ValueWriter:
         return _FileWriter(self)
+
+    def compare_and_set(
+        self, key: str, expected: Optional[bytes], value: Optional[bytes], expires: Optional[float] = None
+    ) -> bool:
+        """``BaseCache.compare_and_set`` under an exclusive ``flock`` on ``.cas/<shard>`` (the
+        key's shard: at most 256 lock files): atomic across threads and processes among
+        ``compare_and_set`` calls; the kernel releases the lock of a killed holder. The read
+        and the write inside are the usual ones (checked read; temporary file renamed in)."""
+        folder = os.path.join(self.directory, _CAS_LOCKS)
+        path = os.path.join(folder, os.path.basename(os.path.dirname(self._path(key))))
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            _lock(fd)
+            if self.get(key) != expected:
+                return False
+            if value is None:
+                self.delete(key)
+            else:
+                if self.max_bytes is not None and len(value) + _HEADER.size > self.max_bytes:
+                    return False
+                self.set(key, value, expires)
+            return True
+        finally:
+            os.close(fd)  # (releases the flock)
 
     def delete(self, key: str) -> None:
         _unlink_quietly(self._path(key))

@@ -31,6 +31,24 @@ __all__ = ["RedisCache"]
 
 _LEASE = "lease:"
 _RELEASE_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+# KEYS[1]; ARGV: "1" if a value is expected (else absence), the expected value, "1" to set
+# (else delete), the value, its TTL in ms ("0": none)
+_CAS_SCRIPT = """
+local current = redis.call('get', KEYS[1])
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then return 0 end
+elseif current then
+  return 0
+end
+if ARGV[3] ~= '1' then
+  redis.call('del', KEYS[1])
+elseif ARGV[5] ~= '0' then
+  redis.call('set', KEYS[1], ARGV[4], 'PX', ARGV[5])
+else
+  redis.call('set', KEYS[1], ARGV[4])
+end
+return 1
+"""
 _MAX_TTL_MS = 10 * 365 * 24 * 3600 * 1000  # about ten years: well inside what SET ... PX accepts
 _CLEAR_BATCH = 500
 
@@ -153,6 +171,38 @@ class RedisCache(BaseCache):
             self._failure(exc, ticket)
             return
         self._success(ticket)
+
+    def compare_and_set(
+        self, key: str, expected: Optional[bytes], value: Optional[bytes], expires: Optional[float] = None
+    ) -> bool:
+        """``BaseCache.compare_and_set`` in one Lua script (atomic on the server). While the
+        breaker is open, or Redis is unreachable: False, nothing changed."""
+        if value is not None and self.max_entry_size is not None and len(value) > self.max_entry_size:
+            return False
+        px = 0
+        if value is not None and expires is not None and not math.isnan(expires):
+            if expires <= 0:
+                value = None
+            else:
+                ms = expires * 1000.0
+                px = _MAX_TTL_MS if ms >= _MAX_TTL_MS else max(1, math.ceil(ms))
+        ticket = self._allow()
+        if ticket is None:
+            return False
+        args = (
+            b"0" if expected is None else b"1",
+            expected or b"",
+            b"0" if value is None else b"1",
+            value or b"",
+            str(px).encode("ascii"),
+        )
+        try:
+            done = self.client.eval(_CAS_SCRIPT, 1, self.prefix + key, *args)
+        except self._outage as exc:
+            self._failure(exc, ticket)
+            return False
+        self._success(ticket)
+        return bool(done)
 
     def max_value_size(self) -> Optional[int]:
         """``max_entry_size``, or 0 while the breaker is open (Redis takes no writes then):

@@ -243,6 +243,44 @@ class SQLiteCache(StreamingCache):
     def open_write(self) -> ValueWriter:
         return _SQLiteWriter(self)
 
+    def compare_and_set(
+        self, key: str, expected: Optional[bytes], value: Optional[bytes], expires: Optional[float] = None
+    ) -> bool:
+        """``BaseCache.compare_and_set`` in one ``BEGIN IMMEDIATE`` transaction: atomic across
+        threads and processes. A busy or broken database: False (warned)."""
+        now = time.time()
+        keep, deadline = _deadline(expires, now)
+        if value is not None and self.max_bytes is not None and len(value) > self.max_bytes:
+            return False
+        try:
+            conn = self._conn()
+            with _transaction(conn):
+                if self._current_in(conn, key, now) != expected:
+                    return False
+                if value is None or not keep:
+                    conn.execute("DELETE FROM httpcache WHERE key = ?", (key,))
+                else:
+                    self._publish(conn, (key, value, deadline, now, len(value), None))
+            return True
+        except sqlite3.Error as exc:
+            self._failed("compare_and_set", key, exc)
+            return False
+
+    @staticmethod
+    def _current_in(conn: sqlite3.Connection, key: str, now: float) -> Optional[bytes]:
+        """The whole value at ``key`` in the transaction under way (None: absent, expired or damaged)."""
+        row = conn.execute("SELECT value, expires, size, blob FROM httpcache WHERE key = ?", (key,)).fetchone()
+        if row is None or not _well_formed(*row):
+            return None
+        value, expires, size, blob = row
+        if expires is not None and expires <= now:
+            return None
+        if blob is None:
+            return bytes(value)
+        chunks = conn.execute("SELECT data FROM httpcache_chunks WHERE blob = ? ORDER BY seq", (blob,)).fetchall()
+        whole = b"".join(bytes(c[0]) for c in chunks)
+        return whole if len(whole) == size else None
+
     def max_value_size(self) -> Optional[int]:
         """``max_bytes``: a larger value is not stored."""
         return self.max_bytes
