@@ -16,8 +16,8 @@ for the slower peers, so past 10k entries (run.py's ``scale_real_max``) the stor
 3. Each copy is the first template's recorded value made out for the other URL, a new object
    for each copy: where the client's value holds the URL, it holds the copy's URL, written
    by the client's own code (httpcache: ``serialize.load_response`` → ``dump_response`` with
-   the URL replaced; requests-cache: ``CachedResponse.from_response`` with the URL, a copy of
-   the request with the URL, and its own body and headers; hishel: the recorded request with
+   the URL replaced; requests-cache: a deep copy of the recorded ``CachedResponse``, body
+   included, with the URL replaced in it and in its request; hishel: the recorded request with
    the URL); cachecontrol's value does not hold the URL (checked) and is copied byte for byte.
    It is written with the same call the client made: ``store.set(key, value, expires)``,
    ``cache.responses[key] = response`` (in ``bulk_commit()`` where the backend has it: one
@@ -32,6 +32,7 @@ times (it is as fresh as the template, stored seconds earlier).
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import importlib
@@ -182,13 +183,11 @@ class Copier:
             if stored is None:
                 raise CopyError(f"{self.client}: a recorded value does not decode")
             return self._serialize.dump_response(dataclasses.replace(stored, url=url))
-        if self.family == "requests":
-            request = value.request.copy()
-            request.url = url
-            headers = type(value.headers)(value.headers)
-            return type(value).from_response(
-                value, url=url, request=request, content=bytes(bytearray(value.content)), headers=headers
-            )
+        if self.family == "requests":  # a deep copy: nothing shared with the template, as a real entry
+            response = copy.deepcopy(value)
+            response.url = response.request.url = url
+            response._content = bytes(bytearray(value.content))  # deepcopy keeps bytes shared
+            return response
         request, response = value
         return dataclasses.replace(request, url=url), response
 

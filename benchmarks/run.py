@@ -344,6 +344,11 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
         default=",".join(STREAM_CLIENTS),
         help=f"the stream case's clients, a subset of {','.join(STREAM_CLIENTS)}",
     )
+    parser.add_argument(
+        "--real-max",
+        type=int,
+        help="the store-size cases fill for real up to this many entries, copies beyond (default 10000)",
+    )
     parser.add_argument("--redis-url", default=_redis.DEFAULT_URL, help="for httpcache-redis (skipped if unreachable)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where latest.md / latest.json go")
     parser.add_argument(
@@ -359,8 +364,9 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     args.stream_clients = _cli.choose(parser, "stream-clients", args.stream_clients, STREAM_CLIENTS)
     if args.profile is not None and args.profile not in CLIENTS:
         parser.error(f"unknown client {args.profile}")
-    if args.rounds is not None and args.rounds < 1:
-        parser.error("--rounds must be at least 1")
+    for name in ("rounds", "real_max"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
 
 
@@ -374,6 +380,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         settings = QUICK if args.quick else FULL
         if args.rounds:
             settings = replace(settings, rounds=args.rounds, storm_rounds=min(settings.storm_rounds, args.rounds))
+        if args.real_max:
+            settings = replace(settings, scale_real_max=args.real_max)
         run = Run(settings=settings, clients=args.clients, cases=args.cases)
         out: Path = args.out
         logs = out / "logs"
