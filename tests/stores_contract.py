@@ -37,6 +37,8 @@ __all__ = [
     "open_store",
     "process_incrementer",
     "redis_url",
+    "shared_spec",
+    "start_together",
     "value_ok",
 ]
 
@@ -148,14 +150,30 @@ def check_shared(store: BaseCache) -> list[str]:
     return problems
 
 
+def start_together(store: BaseCache, worker: int) -> None:
+    """Say ``worker`` has started, then wait (at most a minute) for the other processes,
+    so that their work overlaps."""
+    store.set(f"started-{worker}", b"1")
+    deadline = time.monotonic() + 60.0
+    while time.monotonic() < deadline and any(store.get(f"started-{n}") is None for n in range(PROCESSES)):
+        time.sleep(0.01)
+
+
+def shared_spec(kind: str, directory: Path) -> StoreSpec:
+    """A store shared by processes, of ``kind`` (file, sqlite, redis), in ``directory``
+    (Redis: under a prefix of its own)."""
+    if kind == "file":
+        return StoreSpec("file", str(directory / "files"))
+    if kind == "sqlite":
+        return StoreSpec("sqlite", str(directory / "cache.db"))
+    return StoreSpec("redis", redis_url(), prefix=f"httpcache-test:{os.getpid()}:{time.time_ns()}:")
+
+
 def process_worker(spec: StoreSpec, worker: int, rounds: int) -> tuple[int, list[str]]:
     """``exercise`` in a process of its own, on its own store instance."""
     store = open_store(spec)
     try:
-        store.set(f"started-{worker}", b"1")
-        deadline = time.monotonic() + 60.0  # wait for the others, so that the work overlaps
-        while time.monotonic() < deadline and any(store.get(f"started-{n}") is None for n in range(PROCESSES)):
-            time.sleep(0.01)
+        start_together(store, worker)
         return exercise(store, worker, rounds)
     finally:
         store.close()
@@ -194,10 +212,7 @@ def process_incrementer(spec: StoreSpec, worker: int, rounds: int) -> int:
     add, retry until it takes), on its own store instance; how many retries it took."""
     store = open_store(spec)
     try:
-        store.set(f"started-{worker}", b"1")
-        deadline = time.monotonic() + 60.0  # wait for the others, so that the work overlaps
-        while time.monotonic() < deadline and any(store.get(f"started-{n}") is None for n in range(PROCESSES)):
-            time.sleep(0.01)
+        start_together(store, worker)
         retries = 0
         for _ in range(rounds):
             while True:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 from origin import Origin, Reply, Seen
-from stores_contract import StoreSpec, open_store, redis_url
+from stores_contract import StoreSpec, open_store, shared_spec
 
 from httpcache import CacheControl
 
@@ -36,12 +35,7 @@ def fetch_at(spec: StoreSpec, url: str, start: float) -> tuple[str, bool]:
 
 @pytest.fixture(params=["file", "sqlite", "redis"])
 def spec(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
-    kind = request.param
-    if kind == "file":
-        return StoreSpec("file", str(tmp_path / "files"))
-    if kind == "sqlite":
-        return StoreSpec("sqlite", str(tmp_path / "cache.db"))
-    return StoreSpec("redis", redis_url(), prefix=f"httpcache-test:{os.getpid()}:{time.time_ns()}:")
+    return shared_spec(request.param, tmp_path)
 
 
 def run_all(spec: StoreSpec, url: str) -> list[tuple[str, bool]]:

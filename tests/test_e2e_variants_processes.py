@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -20,7 +19,7 @@ import requests
 from _e2e_helpers import from_cache
 from _policy_helpers import NOW
 from origin import Origin, Reply, Seen
-from stores_contract import StoreSpec, open_store, redis_url
+from stores_contract import StoreSpec, open_store, shared_spec
 
 from httpcache import CacheControl
 from httpcache._headers import Headers
@@ -57,12 +56,7 @@ def store_variant(spec: StoreSpec, urls: list[str], variant: str, start: float) 
 
 @pytest.fixture(params=["file", "sqlite", "redis"])
 def spec(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
-    kind = request.param
-    if kind == "file":
-        return StoreSpec("file", str(tmp_path / "files"))
-    if kind == "sqlite":
-        return StoreSpec("sqlite", str(tmp_path / "cache.db"))
-    return StoreSpec("redis", redis_url(), prefix=f"httpcache-test:{os.getpid()}:{time.time_ns()}:")
+    return shared_spec(request.param, tmp_path)
 
 
 def stored_keys(store: BaseCache, spec: StoreSpec) -> int:
