@@ -43,14 +43,11 @@ the kernel releases it if that process dies.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import logging
 import math
 import os
 import secrets
-import stat
-import struct
 import sys
 import tempfile
 import threading
@@ -59,272 +56,39 @@ import zlib
 from typing import Iterator, Optional, Union
 
 from ..cache import StreamingCache, ValueReader, ValueWriter, _check_bounds
+from ._file_format import (
+    _CAS_LOCKS,
+    _CRC_AT,
+    _HEADER,
+    _LEASE_GRACE,
+    _LEASES,
+    _LOCK_NAME,
+    _NAME_LEN,
+    _TMP_PREFIX,
+    _entries,
+    _lock,
+    _parse_header,
+    _read_at,
+    _regular,
+    _try_lock,
+    _unlink_quietly,
+)
+from ._file_format import _value_crc as _value_crc  # (looked up here at each check: a test counts the calls)
+from ._file_stream import _FileReader, _FileWriter
 
 log = logging.getLogger("httpcache")
 
 __all__ = ["FileCache"]
 
-_HEADER = struct.Struct(">4sBB2xdQI")  # magic, version, flags, deadline, length, crc32
-_CRC_AT = _HEADER.size - 4
-_CRC = struct.Struct(">I")
-_MAGIC = b"HCF\x00"
-_VERSION = 2  # 1 checksummed the header fields first: not streamable
-_HAS_DEADLINE = 1
-_TMP_PREFIX = ".tmp-"
-_LOCK_NAME = ".lock"
-_LEASES = ".leases"  # cross-process coalescing: one file per URL being fetched, removed when done
-_CAS_LOCKS = ".cas"  # compare_and_set: flock'd files, one per shard of entries (at most 256)
-_LEASE_GRACE = 5.0  # seconds a lease file may stay unreadable (its writer is still writing it)
-_NAME_LEN = 64  # hex SHA-256
 _INLINE_MAX = 1 << 20  # open_read returns values up to this size as bytes
 _VERIFIED_MAX = 4096  # large values remembered as checked (see _read)
-_PIECE = 1 << 20  # how much a check of a large value reads at a time
-_BUFFER = 1 << 16  # how much a writer gathers before it writes
 _O_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 _UTIME_FD = os.utime in os.supports_fd
-
-if sys.platform == "win32":  # pragma: no cover - no flock: maintenance passes may overlap, harmlessly
-
-    def _try_lock(fd: int) -> bool:
-        return True
-
-    def _lock(fd: int) -> None:
-        pass
-
-    _seek_lock = threading.Lock()
-
-    def _pread(fd: int, size: int, offset: int) -> bytes:
-        with _seek_lock:
-            os.lseek(fd, offset, os.SEEK_SET)
-            return os.read(fd, size)
-
-    def _pwrite(fd: int, data: bytes, offset: int) -> int:
-        os.lseek(fd, offset, os.SEEK_SET)
-        return os.write(fd, data)
-
-else:
-    import fcntl
-
-    _pread, _pwrite = os.pread, os.pwrite
-
-    def _lock(fd: int) -> None:
-        """Take an exclusive kernel lock on ``fd``, waiting for it (released on close or on death)."""
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:  # a file system without flock: lease take-overs may race, harmlessly rare
-            pass
-
-    def _try_lock(fd: int) -> bool:
-        """Take an exclusive kernel lock on ``fd`` without waiting (released on close or on death)."""
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        except OSError:  # a file system without flock: run unlocked, overlapping passes are harmless
-            return True
-        return True
 
 
 def _low_water(bound: int) -> int:
     """Where an eviction pass stops: 10% under the bound, so passes are amortised."""
     return bound - bound // 10
-
-
-def _unlink_quietly(path: str) -> None:
-    """Remove ``path`` if it is still there."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _parse_header(head: bytes, file_size: int) -> Optional[tuple[Optional[float], int, int]]:
-    """(deadline or None, value length, crc) from an entry's header, or None if it is not one of ours."""
-    if len(head) != _HEADER.size:
-        return None
-    magic, version, flags, deadline, length, crc = _HEADER.unpack(head)
-    if magic != _MAGIC or version != _VERSION or flags & ~_HAS_DEADLINE or file_size != _HEADER.size + length:
-        return None
-    return (deadline if flags & _HAS_DEADLINE else None), length, crc
-
-
-def _read_at(fd: int, size: int, offset: int) -> bytes:
-    """``size`` bytes of ``fd`` from ``offset``, fewer only at the end of the file."""
-    parts = [_pread(fd, size, offset)]
-    while 0 < len(parts[-1]) < size:  # a short read: over 2 GiB at once, or the end of the file
-        size, offset = size - len(parts[-1]), offset + len(parts[-1])
-        parts.append(_pread(fd, size, offset))
-    return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
-def _write_all(fd: int, data: Union[bytes, bytearray]) -> None:
-    """Write all of ``data`` at ``fd``'s offset."""
-    done = os.write(fd, data)
-    while done < len(data):  # a short write: over 2 GiB at once, or a signal
-        done += os.write(fd, memoryview(data)[done:])
-
-
-def _value_crc(fd: int, length: int) -> Optional[int]:
-    """The CRC-32 of the value of the entry open as ``fd``, read in pieces; None if it is short."""
-    crc, offset, end = 0, _HEADER.size, _HEADER.size + length
-    while offset < end:
-        piece = _pread(fd, min(_PIECE, end - offset), offset)
-        if not piece:
-            return None
-        crc = zlib.crc32(piece, crc)
-        offset += len(piece)
-    return crc
-
-
-class _FileReader(ValueReader):
-    """A large entry's value, read from the file descriptor it was checked through."""
-
-    def __init__(self, fd: int, length: int) -> None:
-        self._fd = fd
-        self.length = length
-        self._lock = threading.Lock()  # close() waits for no pread, but the last one closes the fd
-        self._users = 0
-        self._closed = False
-
-    def pread(self, size: int, offset: int) -> bytes:
-        if size < 0 or offset < 0:
-            raise ValueError(f"pread needs a size and an offset >= 0, not {size}, {offset}")
-        with self._lock:
-            if self._closed:
-                raise ValueError("pread on a closed ValueReader")
-            self._users += 1  # the fd stays open (its number is not reused) while we read
-        try:
-            size = min(size, self.length - offset)
-            if size <= 0:
-                return b""
-            data = _read_at(self._fd, size, _HEADER.size + offset)
-            if len(data) != size:
-                raise OSError(errno.EIO, "a FileCache entry shrank while it was read")
-            return data
-        finally:
-            self._leave(1)
-
-    def close(self) -> None:
-        self._leave(0, closing=True)
-
-    def _leave(self, users: int, closing: bool = False) -> None:
-        """``users`` reads are done; the last one out after ``close`` closes the fd."""
-        with self._lock:
-            self._users -= users
-            self._closed = self._closed or closing
-            if self._closed and not self._users and self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
-
-    def __del__(self) -> None:
-        if getattr(self, "_fd", -1) >= 0:  # no pread can be running: it would hold a reference
-            os.close(self._fd)
-            self._fd = -1
-
-
-class _FileWriter(ValueWriter):
-    """A value being written to a temporary file in the root (by one thread at a time). Pieces are
-    gathered behind a placeholder for the header; a small value is written whole by commit."""
-
-    def __init__(self, cache: FileCache) -> None:
-        self._cache = cache
-        self._spent = False
-        self.length = 0
-        self._crc = 0
-        self._fd, self._tmp = cache._mkstemp()  # fd -1: closed
-        self._buf = bytearray(_HEADER.size)  # what is not written yet: first the header's place
-        self._flushed = False  # has the placeholder reached the file?
-
-    def write(self, data: bytes) -> None:
-        if self._spent:
-            raise ValueError("write to a ValueWriter already committed, aborted or failed")
-        self.length += len(data)
-        if self._fd < 0:
-            return  # over max_bytes: counted, not kept
-        max_bytes = self._cache.max_bytes
-        if max_bytes is not None and _HEADER.size + self.length > max_bytes:
-            self._drop()
-            return
-        self._crc = zlib.crc32(data, self._crc)
-        if len(self._buf) + len(data) <= _BUFFER:
-            self._buf += data
-            return
-        try:
-            _write_all(self._fd, self._buf)
-            self._buf, self._flushed = bytearray(), True
-            if len(data) >= _BUFFER:
-                _write_all(self._fd, data)
-            else:
-                self._buf += data
-        except BaseException:
-            self.abort()
-            raise
-
-    def commit(self, key: str, expires: Optional[float] = None) -> None:
-        if self._spent:
-            raise ValueError("commit of a ValueWriter already committed, aborted or failed")
-        self._spent = True
-        cache, fd, tmp = self._cache, self._fd, self._tmp
-        if fd < 0 or (expires is not None and expires <= 0):  # (NaN: no deadline)
-            if fd < 0:
-                log.debug("FileCache: a %d-byte value is over max_bytes=%s: not stored", self.length, cache.max_bytes)
-            self._drop()
-            cache.delete(key)
-            return
-        self._fd = -1
-        flags, deadline = 0, 0.0
-        if expires is not None and not math.isnan(expires):
-            flags, deadline = _HAS_DEADLINE, time.time() + expires
-        path = cache._path(key)
-        prefix = _HEADER.pack(_MAGIC, _VERSION, flags, deadline, self.length, 0)[:_CRC_AT]
-        head = prefix + _CRC.pack(zlib.crc32(prefix, self._crc))
-        try:
-            try:
-                if self._flushed:
-                    _write_all(fd, self._buf)
-                    _pwrite(fd, head, 0)  # (28 bytes are never written in part; if they were: a miss)
-                else:
-                    self._buf[: _HEADER.size] = head
-                    _write_all(fd, self._buf)
-                self._buf = bytearray()
-                if cache.durable:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-            now = time.time_ns()
-            os.utime(tmp, ns=(now, now))  # the last use, for LRU eviction
-            try:
-                os.replace(tmp, path)
-            except FileNotFoundError:
-                if not os.path.lexists(tmp):
-                    raise
-                os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)  # a new shard
-                os.replace(tmp, path)
-        except FileNotFoundError:  # clear() or a sweep removed the temporary file: a skipped write
-            log.debug("FileCache: temporary file %s removed before it was renamed: %r not stored", tmp, key)
-            return
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
-        if cache.durable:
-            cache._fsync_dir(os.path.dirname(path))
-        cache._written(_HEADER.size + self.length)
-
-    def abort(self) -> None:
-        self._spent = True
-        self._drop()
-
-    def _drop(self) -> None:
-        """Close and remove the temporary file (once)."""
-        fd, self._fd, self._buf = self._fd, -1, bytearray()
-        if fd >= 0:
-            with contextlib.suppress(OSError):  # (bytes thrown away anyway)
-                os.close(fd)
-            _unlink_quietly(self._tmp)
-
-    def __del__(self) -> None:
-        if getattr(self, "_fd", -1) >= 0:  # abandoned: nothing to publish
-            self.abort()
 
 
 class FileCache(StreamingCache):
@@ -693,22 +457,3 @@ class FileCache(StreamingCache):
             self._est_entries = count + self._added_entries - added_entries
             self._est_bytes = total + self._added_bytes - added_bytes
             self._next_pass = time.monotonic() + self.maintenance_interval
-
-
-def _entries(path: str) -> list[os.DirEntry[str]]:
-    """The entries of directory ``path`` (none if it has gone)."""
-    try:
-        with os.scandir(path) as it:
-            return list(it)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-
-
-def _regular(entry: os.DirEntry[str]) -> Iterator[tuple[str, os.stat_result]]:
-    """(path, stat) of ``entry`` if it is a regular file."""
-    try:
-        st = entry.stat(follow_symlinks=False)
-    except FileNotFoundError:
-        return
-    if stat.S_ISREG(st.st_mode):
-        yield entry.path, st
