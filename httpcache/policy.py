@@ -672,6 +672,157 @@ def head_invalidates(stored: StoredResponse, resp: ResponseView) -> bool:
 
 
 # ---------------------------------------------------------------------------
+# After the response (RFC 9111 §3, §4.3.4, §4.3.5; RFC 5861 §4)
+
+#: RFC 5861 §4: the error statuses for which stale-if-error applies.
+STALE_IF_ERROR_STATUSES = frozenset({500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Freshen:
+    """RFC 9111 §4.3.4: the 304 (or, §4.3.5, a HEAD response) selects ``stored``; ``fresh``
+    is ``stored`` updated with its fields (``freshen``), to be written in its place.
+
+    ``pass_through``: the caller's own request was conditional (``is_conditional``): it is
+    handed the 304 itself; else it is served ``fresh``."""
+
+    stored: StoredResponse
+    fresh: StoredResponse
+    reason: str
+    pass_through: bool = False
+
+
+@dataclass(frozen=True)
+class Unselected:
+    """RFC 9111 §4.3.4: a 304 to our own conditional whose validator contradicts the one we
+    sent selects nothing. It still says the representation we asked about is current, so
+    ``stored`` is served once, at ``age``, then removed (no longer trusted to be stored).
+    Never a 304 to a caller who did not ask conditionally, never a second request."""
+
+    stored: StoredResponse
+    age: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class ServeStale:
+    """RFC 5861 §4: the origin answered 500, 502, 503 or 504 (or could not be reached) and
+    stale-if-error allows serving ``stored`` at ``age`` instead."""
+
+    stored: StoredResponse
+    age: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Store:
+    """RFC 9111 §3: store the response, as the answer to the request, and hand it over."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class PassThrough:
+    """Hand the response over as received, not stored, for ``reason``. ``remove``: a stored
+    response it makes obsolete (the one it replaces, when it is no error and no 304), or None."""
+
+    reason: str
+    remove: Optional[StoredResponse] = None
+
+
+@dataclass(frozen=True)
+class Remove:
+    """RFC 9111 §4.3.5: a HEAD response contradicts the stored GET response: remove it."""
+
+    stored: StoredResponse
+    reason: str
+
+
+ResponseOutcome = Union[Freshen, Unselected, ServeStale, Store, PassThrough]
+
+
+def after_response(
+    req: RequestView,
+    stored: Optional[StoredResponse],
+    resp: ResponseView,
+    request_time: float,
+    response_time: float,
+    now: float,
+    options: CacheOptions,
+    *,
+    stale_if_error: bool = False,
+) -> ResponseOutcome:
+    """RFC 9111 §3, §4.3.4 and RFC 5861 §4: what to do with ``resp``, the origin's answer to
+    ``req`` (sent, with our conditional fields, for ``stored``; None on a plain miss), sent
+    at ``request_time`` and received at ``response_time``. ``stale_if_error``: the request's
+    decision allowed serving ``stored`` on an error (``Validate.stale_if_error``)."""
+    if stored is not None and resp.status == 304:
+        if validator_matches(stored, resp):
+            fresh = freshen(stored, resp, request_time, response_time, req, options)
+            if is_conditional(req):
+                return Freshen(
+                    stored,
+                    fresh,
+                    "the 304 selects the stored response (RFC 9111 §4.3.4); "
+                    "the caller's own conditional request gets the 304 (RFC 9110 §13.2)",
+                    True,
+                )
+            return Freshen(stored, fresh, "the 304 selects the stored response and freshens it (RFC 9111 §4.3.4)")
+        if not is_conditional(req):
+            return Unselected(
+                stored,
+                current_age(stored, now),
+                "the 304's validator contradicts the one we sent: it selects no stored response (RFC 9111 §4.3.4)",
+            )
+        return PassThrough(
+            "a 304 to the caller's own conditional request that selects no stored response (RFC 9111 §4.3.4)"
+        )
+    if stored is not None and stale_if_error and resp.status in STALE_IF_ERROR_STATUSES:
+        return ServeStale(stored, current_age(stored, now), f"origin error {resp.status}: stale-if-error (RFC 5861 §4)")
+    reason = not_storable_reason(req, resp, options)
+    if reason is None:
+        return Store("storable (RFC 9111 §3)")
+    # a newer answer makes it obsolete; a server error says nothing of the resource (a 304
+    # to a stored response never comes here)
+    return PassThrough(reason, stored if stored is not None and resp.status < 500 else None)
+
+
+def after_failure(
+    req: RequestView, stored: Optional[StoredResponse], now: float, options: CacheOptions, *, stale_if_error: bool
+) -> Optional[ServeStale]:
+    """RFC 5861 §4: the origin could not be reached; serve ``stored`` if the request's
+    decision allowed it on an error (``Validate.stale_if_error``), else None (the error
+    stands)."""
+    if stored is None or not stale_if_error:
+        return None
+    return ServeStale(stored, current_age(stored, now), "origin unreachable: stale-if-error (RFC 5861 §4)")
+
+
+def updates_stored_get(req: RequestView, resp: ResponseView) -> bool:
+    """RFC 9111 §4.3.5: is ``resp`` a HEAD response to check against the stored GET responses?"""
+    return req.method == "HEAD" and resp.status == 200
+
+
+def after_head(
+    req: RequestView,
+    resp: ResponseView,
+    stored_get: StoredResponse,
+    request_time: float,
+    response_time: float,
+    options: CacheOptions,
+) -> Union[Freshen, Remove, None]:
+    """RFC 9111 §4.3.5: a HEAD response whose validators or length contradict a stored GET
+    response invalidates it (``Remove``); one with a validator that selects it updates it as
+    a 304 would (``Freshen``, §4.3.4); else None (it says nothing of it)."""
+    if head_invalidates(stored_get, resp):
+        return Remove(stored_get, "the HEAD response contradicts the stored GET response (RFC 9111 §4.3.5)")
+    if has_validator(resp.headers) and validator_matches(stored_get, resp):
+        fresh = freshen(stored_get, resp, request_time, response_time, req, options)
+        return Freshen(stored_get, fresh, "the HEAD response selects the stored GET response (RFC 9111 §4.3.5)")
+    return None
+
+
+# ---------------------------------------------------------------------------
 # Invalidation (RFC 9111 §4.4)
 
 
