@@ -115,23 +115,3 @@ def is_pass(value: object, now: float) -> bool:
         return float(value[len(_MARKER) :]) > now
     except ValueError:
         return False
-
-
-def wait_bound(timeout: object) -> Optional[float]:
-    """How long a caller with requests' ``timeout`` may wait for another caller's fetch:
-    its read timeout, connect + read for a tuple, a urllib3 ``Timeout``'s total; None
-    when it set no bound."""
-    if timeout is None or isinstance(timeout, bool):
-        return None
-    if isinstance(timeout, (int, float)):
-        return max(0.0, float(timeout))
-    if isinstance(timeout, tuple) and len(timeout) == 2:
-        parts = timeout
-    else:
-        total = getattr(timeout, "total", None)
-        if isinstance(total, (int, float)) and not isinstance(total, bool):
-            return max(0.0, float(total))
-        parts = (getattr(timeout, "connect_timeout", None), getattr(timeout, "read_timeout", None))
-    if all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in parts):
-        return max(0.0, float(parts[0]) + float(parts[1]))
-    return None

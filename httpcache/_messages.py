@@ -59,44 +59,6 @@ def _response_view(resp: Response) -> ResponseView:
     return ResponseView(int(resp.status_code), Headers(items), resp.reason or "")
 
 
-def _expected_length(method: str, resp: ResponseView) -> Optional[int]:
-    """How many body bytes a complete response has, when the framing says (RFC 9112 §6.3)."""
-    if method == "HEAD" or resp.status in (204, 304) or resp.status < 200:
-        return 0
-    if "transfer-encoding" in resp.headers:
-        return None
-    lengths = {v.strip() for v in resp.headers.get_all("content-length")}
-    if len(lengths) != 1:
-        return None
-    value = lengths.pop()
-    return int(value) if value.isascii() and value.isdigit() else None
-
-
-def _body_of(stored: StoredResponse, start: int = 0, stop: Optional[int] = None) -> Union[bytes, io.RawIOBase, None]:
-    """A stored body (or ``[start, stop)`` of it): bytes, or a file reading it from the store
-    (None if the store's reader was already let go). Either way checked: bytes were checked
-    with their value, and the file checks the body as it is read (all of it before the first
-    byte of a part: see ``_body``)."""
-    if stored.stream is None:
-        return stored.body if start == 0 and stop is None else stored.body[start:stop]
-    return stored.stream.stream(start, stop)
-
-
-def _whole_body(stored: StoredResponse) -> Optional[bytes]:
-    """A body kept in the store, read in one piece for a caller who did not ask to stream
-    (requests would read all of it into memory anyway, through urllib3 in 10 KB reads) and
-    checked against its checksum before it is handed over; None, to stream it instead, if
-    the store fails to give all of it or it is damaged (the stream then raises on its first
-    read, never handing over a byte of a damaged body: see ``_body``)."""
-    if stored.stream is None:
-        return stored.body  # a whole value: checked before it was decoded
-    try:
-        return stored.stream.read_verified()
-    except Exception as exc:  # noqa: BLE001 - served as a stream, whose reads report it
-        log.debug("stored body of %s unreadable in one piece (%s): streamed instead", stored.url, exc)
-        return None
-
-
 def _identity_coded(headers: Headers) -> bool:
     """Is the body as stored what the caller reads (no Content-Encoding to decode)?
     RFC 9110 §8.4.1: ``identity`` is a synonym for no coding."""
@@ -127,14 +89,18 @@ def _hit_template(stored: StoredResponse) -> _HitTemplate:
     return _HitTemplate(lines, folded, encoding, _identity_coded(stored.headers))
 
 
-def _with_fields(request: PreparedRequest, fields: tuple[tuple[str, str], ...]) -> PreparedRequest:
-    """A copy of ``request`` with ``fields`` set, the caller's left as it was. Only the
+def _with_fields(
+    request: PreparedRequest, fields: tuple[tuple[str, str], ...], drop: tuple[str, ...] = ()
+) -> PreparedRequest:
+    """A copy of ``request`` with ``drop`` removed and ``fields`` set, the caller's left as it was. Only the
     header fields are copied: nothing on the way to the origin changes the rest (the
     cookie jar, whose copy ``PreparedRequest.copy`` makes, is read when a request is
     prepared, not when it is sent)."""
     copy = PreparedRequest.__new__(PreparedRequest)
     copy.__dict__.update(request.__dict__)
     copy.headers = request.headers.copy()
+    for name in drop:
+        copy.headers.pop(name, None)
     for name, value in fields:
         copy.headers[name] = value
     return copy

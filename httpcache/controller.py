@@ -40,10 +40,17 @@ _Publish = Callable[[str, Optional[float]], bool]
 class Lookup:
     """The stored response selected for a request (if any) and the policy's decision.
 
-    A body read from the store in pieces stays open until ``release()``."""
+    A context manager: a body read from the store in pieces stays open until it exits
+    (a stream handed to a response keeps what it reads open until it is closed)."""
 
     stored: Optional[StoredResponse]
     decision: policy.Decision
+
+    def __enter__(self) -> Lookup:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _release(self.stored)
 
     def release(self) -> None:
         _release(self.stored)

@@ -1,0 +1,583 @@
+"""The engine: RFC 9111's flows, run against a small transport interface.
+
+The imperative shell around the policy (DESIGN.md "one engine, thin transports"). For
+each request it routes (unsafe methods, preconditions, Range), looks the cache up, and
+carries out what the policy decided: serve, revalidate, store, invalidate, coalesce
+concurrent misses, refresh in the background (stale-while-revalidate), serve stale on
+error. It owns the clock (through the controller), the logging and the flows; what a
+rule *says* is the policy's (``policy.decide`` on the request side, the response-side
+rules it applies to what comes back).
+
+It imports neither ``requests`` nor ``urllib3``: everything it needs of a client
+library goes through ``Transport`` (send a request, tee a body into the store, build a
+response, drain or throw away one), which ``adapter.CacheControlAdapter`` implements for
+``requests``. The flows are tested through a fake transport (tests/test_engine.py).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Generic, Optional, Protocol, TypeVar, Union
+
+from . import _coalesce, policy
+from ._body import PIECE
+from ._headers import Headers
+from ._tee import Sink
+from .controller import CacheController, Lookup
+from .keys import cache_key
+from .models import RequestView, ResponseView, StoredResponse
+
+log = logging.getLogger("httpcache")
+
+__all__ = ["Body", "Call", "Engine", "Fields", "Transport"]
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+#: Header fields, as (name, value) pairs.
+Fields = tuple[tuple[str, str], ...]
+#: A body from the cache: bytes, or a file reading it from the store.
+Body = Union[bytes, io.RawIOBase]
+
+
+@dataclass(frozen=True)
+class Call(Generic[Req]):
+    """One request as the engine sees it: the transport's own request object (whatever
+    it needs to send it), the policy's view of it, whether the caller streams the body,
+    and how long the caller is prepared to wait (its timeout, as one bound in seconds;
+    None: no bound)."""
+
+    request: Req
+    view: RequestView
+    stream: bool = False
+    wait_bound: Optional[float] = None
+
+
+class Transport(Protocol[Req, Resp]):
+    """What the engine needs of a client library. ``Req`` is the transport's request
+    (as carried by ``Call.request``), ``Resp`` its response type."""
+
+    #: Errors that mean the origin could not be reached (RFC 5861 §4 stale-if-error).
+    unreachable: tuple[type[BaseException], ...]
+
+    def send(self, call: Call[Req], fields: Fields = (), drop: tuple[str, ...] = (), background: bool = False) -> Resp:
+        """Send the request to the origin with ``fields`` set and ``drop`` removed (the
+        caller's request is left as it was); ``background``: for a background refresh
+        (never streamed, a default timeout when the caller gave none)."""
+        ...
+
+    def view(self, resp: Resp) -> ResponseView:
+        """The policy's view of a response from the origin."""
+        ...
+
+    def tee(self, resp: Resp, expected: Optional[int], sink: Sink, on_finish: Optional[Callable[[], None]]) -> bool:
+        """Copy the body into ``sink`` as the caller reads it; ``on_finish`` once it is
+        complete or thrown away. False (nothing installed) if the body cannot be teed."""
+        ...
+
+    def discard(self, resp: Resp) -> None:
+        """Read and release a response that is not handed over (a 304 we answered ourselves)."""
+        ...
+
+    def drain(self, resp: Resp) -> None:
+        """Read a response to its end (through its tee, if any) and close it."""
+        ...
+
+    def forwarded(self, resp: Resp) -> Resp:
+        """A response from the origin, handed over as it is (``from_cache`` False)."""
+        ...
+
+    def hit(self, call: Call[Req], stored: StoredResponse, body: Body, age: float, preloaded: bool) -> Resp:
+        """A response built from ``stored`` with ``body`` and ``Age: age`` (RFC 9111 §5.1);
+        ``preloaded``: the body is bytes the caller did not ask to stream, handed over as read."""
+        ...
+
+    def build(
+        self, call: Call[Req], status: int, reason: str, headers: Headers, body: bytes, age: Optional[float]
+    ) -> Resp:
+        """A response made by the cache itself (a 304, a 206, a 504); ``age``: from the cache."""
+        ...
+
+    def timed_out(self, call: Call[Req], message: str) -> BaseException:
+        """The error the caller's own request would have raised when its timeout ran out."""
+        ...
+
+
+#: Timeout for a background revalidation whose caller gave none.
+BACKGROUND_TIMEOUT = 30.0
+#: RFC 5861 §4: the error statuses for which stale-if-error applies.
+STALE_IF_ERROR_STATUSES = frozenset({500, 502, 503, 504})
+
+
+def expected_length(method: str, resp: ResponseView) -> Optional[int]:
+    """How many body bytes a complete response has, when the framing says (RFC 9112 §6.3)."""
+    if method == "HEAD" or resp.status in (204, 304) or resp.status < 200:
+        return 0
+    if "transfer-encoding" in resp.headers:
+        return None
+    lengths = {v.strip() for v in resp.headers.get_all("content-length")}
+    if len(lengths) != 1:
+        return None
+    value = lengths.pop()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+def _damaged(stored: StoredResponse) -> bool:
+    """Is a body kept in the store damaged? Checked against its checksum (once per opened
+    body); a damaged entry is deleted (see ``_body``). A body the store fails to read here
+    is not known to be damaged: it is read in pieces, as it is served."""
+    if stored.stream is None:
+        return False  # a whole value, checked before it was decoded
+    try:
+        stored.stream.verify()
+    except OSError:
+        pass
+    return stored.stream.intact is False
+
+
+def _whole_body(stored: StoredResponse) -> Optional[bytes]:
+    """A stored body in one piece, checked before it is handed over; None (stream it
+    instead, whose first read reports the failure) if the store fails to give all of it
+    or it is damaged."""
+    if stored.stream is None:
+        return stored.body  # a whole value: checked before it was decoded
+    try:
+        return stored.stream.read_verified()
+    except Exception as exc:  # noqa: BLE001 - served as a stream, whose reads report it
+        log.debug("stored body of %s unreadable in one piece (%s): streamed instead", stored.url, exc)
+        return None
+
+
+def _body_of(stored: StoredResponse, start: int = 0, stop: Optional[int] = None) -> Optional[Body]:
+    """A stored body (or ``[start, stop)`` of it): bytes, or a file reading it from the
+    store, checked as it is read (None if the store's reader was already let go)."""
+    if stored.stream is None:
+        return stored.body if start == 0 and stop is None else stored.body[start:stop]
+    return stored.stream.stream(start, stop)
+
+
+class Engine(Generic[Req, Resp]):
+    """Runs every request through the cache (``handle``) against ``transport``."""
+
+    def __init__(self, controller: CacheController, transport: Transport[Req, Resp]) -> None:
+        self.controller = controller
+        self.transport = transport
+
+    # -- the driver -----------------------------------------------------------------
+
+    def handle(self, call: Call[Req]) -> Resp:
+        """One request, start to end (RFC 9111 §4)."""
+        view = call.view
+        if view.method not in policy.CACHEABLE_METHODS:
+            return self._unsafe(call)
+        if policy.has_preconditions(view):
+            log.debug("%s %s passes through: precondition fields (RFC 9110 §13.1)", view.method, view.url)
+            return self.transport.forwarded(self._send(call))
+        if "range" in view.headers:
+            return self._range(call)
+        with self.controller.lookup(view) as lookup:
+            return self._dispatch(call, lookup)
+
+    def _dispatch(self, call: Call[Req], lookup: Lookup) -> Resp:
+        decision, stored = lookup.decision, lookup.stored
+        if isinstance(decision, policy.Miss):
+            return self._fetch_coalesced(call)
+        if isinstance(decision, policy.GatewayTimeout):
+            # RFC 9111 §5.2.1.7: only-if-cached with nothing usable stored
+            return self.transport.build(call, 504, "Gateway Timeout", Headers([("Content-Length", "0")]), b"", None)
+        if stored is None:  # every other decision is about a stored response
+            raise AssertionError(f"{decision} without a stored response")
+        if isinstance(decision, (policy.Fresh, policy.StaleAllowed)):
+            return self._serve(call, stored, decision.age)
+        if isinstance(decision, policy.StaleWhileRevalidate):
+            self._refresh_later(call, stored, decision)
+            return self._serve(call, stored, decision.age)
+        if isinstance(decision, policy.Validate):
+            return self._validate(call, stored, decision)
+        raise AssertionError(decision)
+
+    # -- sending ----------------------------------------------------------------------
+
+    def _send(self, call: Call[Req], fields: Fields = (), drop: tuple[str, ...] = (), background: bool = False) -> Resp:
+        """Send to the origin; a surrogate announces itself (W3C Edge Architecture §2)."""
+        token = self.controller.options.surrogate
+        if token is not None:
+            capability = f'{token}="Surrogate/1.0"'
+            existing = call.view.headers.get("surrogate-capability")
+            fields = (*fields, ("Surrogate-Capability", f"{existing}, {capability}" if existing else capability))
+        return self.transport.send(call, fields, drop, background)
+
+    def _unsafe(self, call: Call[Req]) -> Resp:
+        """A method whose responses are not stored: forwarded; an unsafe one invalidates
+        (RFC 9111 §4.4), and a POST answer for its own URL may be stored as a GET (RFC 9110 §9.3.3)."""
+        view, ctl = call.view, self.controller
+        request_time = ctl.clock()
+        resp = self._send(call)
+        rv = self.transport.view(resp)
+        urls = policy.invalidation_urls(view, rv)
+        if urls:
+            ctl.invalidate(urls)
+        as_get = policy.post_response_as_get(view, rv, ctl.options)
+        if as_get is not None:
+            self._tee_into_store(resp, as_get, rv, request_time, ctl.clock())
+        return self.transport.forwarded(resp)
+
+    def _fetch(
+        self, call: Call[Req], replaces: Optional[StoredResponse] = None, coalesce_key: Optional[str] = None
+    ) -> Resp:
+        request_time = self.controller.clock()
+        resp = self._send(call)
+        return self._received(
+            call.view, resp, request_time, self.controller.clock(), replaces, coalesce_key=coalesce_key
+        )
+
+    # -- misses, coalesced ------------------------------------------------------------
+
+    def _fetch_coalesced(self, call: Call[Req]) -> Resp:
+        """A miss: one origin request per key at a time in this process (and, with a store
+        that grants leases, across processes); concurrent misses wait for it to be stored
+        and are served from the cache. The wait is bounded by ``coalesce_timeout`` and by
+        the caller's own timeout, and ends at once when waiting cannot pay off (``_coalesce``)."""
+        ctl, view = self.controller, call.view
+        limit = ctl.options.coalesce_timeout
+        if limit <= 0 or view.method != "GET":
+            return self._fetch(call)
+        key = cache_key(view.method, view.url)
+        bound = limit if call.wait_bound is None else min(limit, call.wait_bound)
+        role, flight = ctl.coalescer.join(key, limit)
+        if role == _coalesce.PASS or flight is None:
+            return self._fetch(call, coalesce_key=key)
+        if role == _coalesce.FOLLOW:
+            return self._follow(call, flight, bound)
+        token: Optional[str] = None
+        try:
+            token, served = self._take_lease(call, key, limit, bound)
+        except BaseException:
+            ctl.coalescer.release(key, flight)
+            raise
+        if served is not None:
+            ctl.coalescer.release(key, flight)
+            return served
+        lease = token
+
+        def release() -> None:  # once stored, known not to be, or handed to a streaming caller
+            nonlocal token
+            held, token = token, None
+            if held:
+                ctl.unlease(key, held)
+            ctl.coalescer.release(key, flight)
+
+        request_time = ctl.clock()
+        try:
+            resp = self._send(call)
+        except BaseException:
+            release()
+            raise
+        flight.responded = True
+        resp = self._received(
+            view, resp, request_time, ctl.clock(), None, on_finish=release, coalesce_key=key, shared=lease
+        )
+        if call.stream:
+            release()  # handed to a caller who streams it: nobody waits on how (or whether) it is read
+        return resp
+
+    def _follow(self, call: Call[Req], flight: _coalesce.Flight, bound: float) -> Resp:
+        """Wait, at most ``bound`` seconds, for the leader's response to be stored, and be
+        served it. A caller whose own timeout ran out before the leader even had a response
+        gets the timeout it asked for, as its own request would have."""
+        if flight.done.wait(bound):
+            served = self._served_from_cache(call)
+            if served is not None:
+                return served
+        elif call.wait_bound is not None and call.wait_bound <= bound and not flight.responded:
+            raise self.transport.timed_out(
+                call,
+                f"no response within the caller's timeout ({call.wait_bound:g} s) to a request for "
+                f"{call.view.url} already on its way to the origin for a concurrent caller",
+            )
+        return self._fetch(call)
+
+    def _served_from_cache(self, call: Call[Req]) -> Optional[Resp]:
+        """A response from the cache if it now holds one that may be used as is."""
+        with self.controller.lookup(call.view) as lookup:
+            if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and lookup.stored is not None:
+                return self._serve(call, lookup.stored, lookup.decision.age)
+            return None
+
+    def _take_lease(
+        self, call: Call[Req], key: str, seconds: float, bound: float
+    ) -> tuple[Optional[str], Optional[Resp]]:
+        """Coalescing across processes: take the store's lease on ``key`` for ``seconds``
+        (the token), or wait, at most ``bound`` seconds, while another process holds it,
+        and be served what it stored. Past the bound, once its lease is gone with nothing
+        stored, or once it has marked the key "pass" (its response is not storable), the
+        caller fetches (with the lease if it got it)."""
+        ctl = self.controller
+        token = ctl.lease(key, seconds)
+        if token is not None:
+            return token, None
+        if self._passed(key):
+            return None, None
+        log.debug("%s: another process is fetching it; waiting for its response", call.view.url)
+        deadline = time.monotonic() + bound
+        pause = 0.005
+        while time.monotonic() < deadline:
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.1)
+            served = self._served_from_cache(call)
+            if served is not None:
+                return None, served
+            if self._passed(key):
+                return None, None
+            token = ctl.lease(key, seconds)
+            if token is not None:
+                served = self._served_from_cache(call)  # stored just before it let go
+                if served is not None:
+                    ctl.unlease(key, token)
+                    return None, served
+                return token, None
+        return None, None
+
+    def _passed(self, key: str) -> bool:
+        """Has another process marked ``key`` "pass" (not storable, recently)? Then this
+        process does not coalesce it either, for as long."""
+        if not _coalesce.is_pass(self.controller._get(_coalesce.pass_key(key)), time.time()):
+            return False
+        self.controller.coalescer.mark_pass(key)
+        return True
+
+    def _mark_pass(self, key: str, shared: Optional[str]) -> None:
+        """Misses for ``key`` go straight to the origin for a while: its answer is not
+        storable (hit-for-pass). ``shared``: other processes may be waiting on our lease."""
+        self.controller.coalescer.mark_pass(key)
+        if shared:
+            self.controller._set(_coalesce.pass_key(key), _coalesce.pass_marker(time.time()), _coalesce.PASS_SECONDS)
+
+    # -- Range (RFC 9111 §3.3, §3.4) ----------------------------------------------------
+
+    def _range(self, call: Call[Req]) -> Resp:
+        """A Range request is served from a stored complete response or a stored 206 when
+        they hold the range and may be used (§3.4); else it goes to the origin, and a 200 or
+        single-range 206 answer is stored (§3.3)."""
+        spec = policy.requested_range(call.view)
+        if spec is not None:
+            for partial in (False, True):
+                with self.controller.lookup(call.view, partial=partial) as lookup:
+                    stored = lookup.stored
+                    if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and stored is not None:
+                        served = policy.range_from_stored(spec, stored)
+                        if served is not None and not _damaged(stored):  # damaged: fetched instead
+                            return self._partial(call, stored, served, lookup.decision.age)
+        return self._fetch(call)
+
+    def _partial(self, call: Call[Req], stored: StoredResponse, served: tuple[int, int, int, int], age: float) -> Resp:
+        """A 206 for one range of a stored response (RFC 9110 §15.3.7)."""
+        first, last, length, start = served
+        size = last - first + 1
+        headers = stored.headers.without(("content-length", "content-range"))
+        headers = headers.replaced(
+            Headers([("Content-Range", f"bytes {first}-{last}/{length}"), ("Content-Length", str(size))])
+        )
+        body = _body_of(stored, start, start + size)
+        if body is None:  # the lookup holds the body open until the response is built
+            raise AssertionError("stored body let go too early")
+        return self.transport.hit(
+            call, stored.replace(status=206, reason="Partial Content", headers=headers), body, age, False
+        )
+
+    # -- revalidation (RFC 9111 §4.3) ---------------------------------------------------
+
+    def _validate(self, call: Call[Req], stored: StoredResponse, decision: policy.Validate) -> Resp:
+        """Send the request (conditional where we can: §4.3.1) and use the answer (§4.3.3, §4.3.4)."""
+        ctl, view = self.controller, call.view
+        user_conditional = policy.is_conditional(view)
+        fields = decision.headers if not user_conditional else ()
+        request_time = ctl.clock()
+        try:
+            resp = self._send(call, fields)
+        except self.transport.unreachable:
+            if decision.stale_if_error:
+                log.debug("origin unreachable: serving stale %s (RFC 5861 §4)", view.url)
+                return self._serve(call, stored)
+            raise
+        response_time = ctl.clock()
+        rv = self.transport.view(resp)
+        if rv.status == 304:
+            if policy.validator_matches(stored, rv):
+                fresh = ctl.freshen(stored, rv, request_time, response_time, view)
+                if user_conditional:
+                    return self.transport.forwarded(resp)
+                self.transport.discard(resp)
+                log.debug("revalidated %s (RFC 9111 §4.3.4)", view.url)
+                return self._serve(call, fresh)
+            if not user_conditional:
+                # A 304 to our conditional whose validator contradicts the one we sent
+                # (§4.3.4 selects nothing). It still says the representation we asked
+                # about is current, so that is served, as it is; it is no longer trusted
+                # to be stored (the next request fetches it whole). Never a 304 to a
+                # caller who did not ask conditionally, and never a second request.
+                self.transport.discard(resp)
+                self._warn_contradiction(view.url, stored, rv)
+                ctl.remove(stored)
+                return self._serve(call, stored)
+        if rv.status in STALE_IF_ERROR_STATUSES and decision.stale_if_error:
+            self.transport.discard(resp)
+            log.debug("origin error %d: serving stale %s (RFC 5861 §4)", rv.status, view.url)
+            return self._serve(call, stored)
+        return self._received(view, resp, request_time, response_time, stored, rv=rv)
+
+    @staticmethod
+    def _warn_contradiction(url: str, stored: StoredResponse, rv: ResponseView) -> None:
+        log.warning(
+            "%s: the origin answered our conditional request (ETag %s, Last-Modified %s) with a 304 "
+            "carrying ETag %s, Last-Modified %s; served the stored response once and dropped it (RFC 9111 §4.3.4)",
+            url,
+            stored.headers.get("etag"),
+            stored.headers.get("last-modified"),
+            rv.headers.get("etag"),
+            rv.headers.get("last-modified"),
+        )
+
+    def _refresh_later(self, call: Call[Req], stored: StoredResponse, decision: policy.StaleWhileRevalidate) -> None:
+        """RFC 5861 §3: revalidate ``stored`` in the background (bounded, one per key). A
+        body kept in the store is not shared with the job: it looks the entry up again."""
+        ctl, view = self.controller, call.view
+        refresh_view = RequestView(
+            view.method, view.url, view.headers.without(policy.CONDITIONAL_FIELDS).replaced(Headers(decision.headers))
+        )
+        held = stored if stored.stream is None else None
+
+        def job() -> None:
+            with ctl.lookup(refresh_view) if held is None else _Held(held) as lookup:
+                target = lookup.stored
+                request_time = ctl.clock()
+                resp = self._send(call, decision.headers, policy.CONDITIONAL_FIELDS, background=True)
+                response_time = ctl.clock()
+                rv = self.transport.view(resp)
+                if rv.status == 304:
+                    self.transport.discard(resp)
+                    if target is not None and policy.validator_matches(target, rv):
+                        ctl.freshen(target, rv, request_time, response_time, refresh_view)
+                else:
+                    self._received(refresh_view, resp, request_time, response_time, target, rv=rv)
+                    self.transport.drain(resp)  # reading it through the tee stores it
+            log.debug("revalidated %s in the background (RFC 5861 §3)", view.url)
+
+        if not ctl.refresher.submit(f"{view.method} {view.url}", job):
+            log.debug("background revalidation of %s already running or pool full", view.url)
+
+    # -- responses from the origin ----------------------------------------------------
+
+    def _received(
+        self,
+        view: RequestView,
+        resp: Resp,
+        request_time: float,
+        response_time: float,
+        replaces: Optional[StoredResponse],
+        on_finish: Optional[Callable[[], None]] = None,
+        coalesce_key: Optional[str] = None,
+        shared: Optional[str] = None,
+        rv: Optional[ResponseView] = None,
+    ) -> Resp:
+        """A response from the origin: tee it into the store if it may be stored (§3).
+        ``on_finish`` is called once it is stored, or known not to be. ``coalesce_key``: the
+        miss was (or would have been) coalesced under this key, which is marked "pass" when
+        the response is not storable (in the store too when ``shared``, the lease token,
+        says other processes wait on it), and unmarked when it is."""
+        ctl = self.controller
+        if rv is None:
+            rv = self.transport.view(resp)
+        if view.method == "HEAD" and rv.status == 200:
+            ctl.head_response(view, rv, request_time, response_time)  # RFC 9111 §4.3.5
+        reason = policy.not_storable_reason(view, rv, ctl.options)
+        if reason is not None:
+            log.debug("not stored: %s %s: %s", view.method, view.url, reason)
+            if replaces is not None and rv.status < 500 and rv.status != 304:
+                ctl.remove(replaces)
+        elif self._tee_into_store(resp, view, rv, request_time, response_time, on_finish):
+            if coalesce_key is not None:
+                ctl.coalescer.storable(coalesce_key)
+            return self.transport.forwarded(resp)
+        # not stored (not storable, or the store declines it: too large, down)
+        if coalesce_key is not None:
+            self._mark_pass(coalesce_key, shared)
+        if on_finish is not None:
+            on_finish()
+        return self.transport.forwarded(resp)
+
+    def _tee_into_store(
+        self,
+        resp: Resp,
+        view: RequestView,
+        rv: ResponseView,
+        request_time: float,
+        response_time: float,
+        on_finish: Optional[Callable[[], None]] = None,
+    ) -> bool:
+        """Store ``resp`` as the answer to ``view`` once the caller has read all of it, then
+        call ``on_finish``; False (``on_finish`` not called) when it is known at once that
+        it will not be stored."""
+        expected = expected_length(view.method, rv)
+        sink = self.controller.begin_store(view, rv, request_time, response_time, expected)
+        if sink is None:
+            log.debug("not stored: %s %s: the store will not take it now", view.method, view.url)
+            return False
+        if not self.transport.tee(resp, expected, sink, on_finish):
+            log.debug("not stored: %s %s: body is not readable by the cache", view.method, view.url)
+            sink.abort()
+            return False
+        return True
+
+    # -- responses from the cache -------------------------------------------------------
+
+    def _serve(self, call: Call[Req], stored: StoredResponse, age: Optional[float] = None) -> Resp:
+        """A response from ``stored`` at ``age`` (default: its current age, RFC 9111 §4.2.3).
+        A caller's own conditional is answered from it (§4.3.2)."""
+        view = call.view
+        if age is None:
+            age = policy.current_age(stored, self.controller.clock())
+        if policy.is_conditional(view) and policy.evaluate_conditional(view, stored):
+            # RFC 9111 §4.3.2: the client's own copy is current
+            return self.transport.build(call, 304, "Not Modified", policy.not_modified_headers(stored), b"", age)
+        preload = not call.stream and _identity_coded(stored.headers)
+        body: Optional[Body] = b"" if view.method == "HEAD" else _whole_body(stored) if preload else None
+        if body is None and not call.stream and _damaged(stored):
+            # damaged in the store (the entry is gone): a miss, for a caller who reads it whole;
+            # one who streams it meets the damage as a broken transfer, before its last piece
+            log.debug("stored body of %s damaged: fetched from the origin instead", view.url)
+            return self._fetch(call)
+        if body is None:
+            body = _body_of(stored)
+        if body is None:  # the lookup holds the body open until the response is built
+            raise AssertionError("stored body let go too early")
+        return self.transport.hit(call, stored, body, age, preload and isinstance(body, bytes))
+
+    def close(self) -> None:
+        """Stop background revalidation (running jobs are abandoned)."""
+        self.controller.refresher.shutdown()
+
+
+def _identity_coded(headers: Headers) -> bool:
+    """Is the body as stored what the caller reads (no Content-Encoding to decode)?
+    RFC 9110 §8.4.1: ``identity`` is a synonym for no coding."""
+    coding = headers.get("content-encoding")
+    return coding is None or coding.strip().lower() in ("", "identity")
+
+
+class _Held:
+    """A stored response already at hand, used where a lookup would be (its body is whole)."""
+
+    def __init__(self, stored: StoredResponse) -> None:
+        self.stored: Optional[StoredResponse] = stored
+
+    def __enter__(self) -> _Held:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+__all__ += ["BACKGROUND_TIMEOUT", "STALE_IF_ERROR_STATUSES", "PIECE", "expected_length"]
