@@ -540,24 +540,28 @@ class CacheController:
         req: Optional[RequestView] = None,
     ) -> StoredResponse:
         """RFC 9111 §4.3.4: update the stored response with a 304's fields (answering
-        ``req``), and write it; where a new Vary moves it to another key, it leaves the old."""
-        fresh = policy.freshen(stored, resp, request_time, response_time, req, self.options)
+        ``req``), and write it (see ``replace``)."""
+        return self.replace(stored, policy.freshen(stored, resp, request_time, response_time, req, self.options))
+
+    def replace(self, stored: StoredResponse, fresh: StoredResponse) -> StoredResponse:
+        """Write ``fresh`` (``stored`` freshened: RFC 9111 §4.3.4) in its place; where a new
+        Vary moves it to another key, it leaves the old."""
         if dict(fresh.vary) != dict(stored.vary):
             self.remove(stored)
         self.write(fresh)
         return fresh
 
     def head_response(self, req: RequestView, resp: ResponseView, request_time: float, response_time: float) -> None:
-        """RFC 9111 §4.3.5: a HEAD response that contradicts the stored GET response
-        invalidates it; one whose validator selects it freshens it (as a 304 would)."""
+        """RFC 9111 §4.3.5: carry out ``policy.after_head`` for each stored GET response."""
         for stored in self.candidates(req, "GET"):
             try:
-                if policy.head_invalidates(stored, resp):
-                    log.debug("HEAD response contradicts stored GET %s: removed (RFC 9111 §4.3.5)", req.url)
-                    self.remove(stored)
-                elif policy.has_validator(resp.headers) and policy.validator_matches(stored, resp):
-                    log.debug("HEAD response freshens stored GET %s (RFC 9111 §4.3.5)", req.url)
-                    self.freshen(stored, resp, request_time, response_time, req)
+                outcome = policy.after_head(req, resp, stored, request_time, response_time, self.options)
+                if isinstance(outcome, policy.Remove):
+                    log.debug("%s: %s: removed", req.url, outcome.reason)
+                    self.remove(outcome.stored)
+                elif isinstance(outcome, policy.Freshen):
+                    log.debug("%s: %s", req.url, outcome.reason)
+                    self.replace(outcome.stored, outcome.fresh)
             finally:
                 _release(stored)
 

@@ -107,8 +107,6 @@ class Transport(Protocol[Req, Resp]):
 
 #: Timeout for a background revalidation whose caller gave none.
 BACKGROUND_TIMEOUT = 30.0
-#: RFC 5861 §4: the error statuses for which stale-if-error applies.
-STALE_IF_ERROR_STATUSES = frozenset({500, 502, 503, 504})
 
 
 def expected_length(method: str, resp: ResponseView) -> Optional[int]:
@@ -229,9 +227,7 @@ class Engine(Generic[Req, Resp]):
     ) -> Resp:
         request_time = self.controller.clock()
         resp = self._send(call)
-        return self._received(
-            call.view, resp, request_time, self.controller.clock(), replaces, coalesce_key=coalesce_key
-        )
+        return self._received(call, resp, request_time, self.controller.clock(), replaces, coalesce_key=coalesce_key)
 
     # -- misses, coalesced ------------------------------------------------------------
 
@@ -276,9 +272,7 @@ class Engine(Generic[Req, Resp]):
             release()
             raise
         flight.responded = True
-        resp = self._received(
-            view, resp, request_time, ctl.clock(), None, on_finish=release, coalesce_key=key, shared=lease
-        )
+        resp = self._received(call, resp, request_time, ctl.clock(), on_finish=release, coalesce_key=key, shared=lease)
         if call.stream:
             release()  # handed to a caller who streams it: nobody waits on how (or whether) it is read
         return resp
@@ -390,43 +384,21 @@ class Engine(Generic[Req, Resp]):
     # -- revalidation (RFC 9111 §4.3) ---------------------------------------------------
 
     def _validate(self, call: Call[Req], stored: StoredResponse, decision: policy.Validate) -> Resp:
-        """Send the request (conditional where we can: §4.3.1) and use the answer (§4.3.3, §4.3.4)."""
+        """Send the request (conditional where we can: §4.3.1) and use the answer as the
+        policy says (§4.3.3, §4.3.4; RFC 5861 §4)."""
         ctl, view = self.controller, call.view
-        user_conditional = policy.is_conditional(view)
-        fields = decision.headers if not user_conditional else ()
+        fields = decision.headers if not policy.is_conditional(view) else ()
         request_time = ctl.clock()
         try:
             resp = self._send(call, fields)
         except self.transport.unreachable:
-            if decision.stale_if_error:
-                log.debug("origin unreachable: serving stale %s (RFC 5861 §4)", view.url)
-                return self._serve(call, stored)
-            raise
+            stale = policy.after_failure(view, stored, ctl.clock(), ctl.options, stale_if_error=decision.stale_if_error)
+            if stale is None:
+                raise
+            log.debug("%s: serving it stale: %s", view.url, stale.reason)
+            return self._serve(call, stale.stored, stale.age)
         response_time = ctl.clock()
-        rv = self.transport.view(resp)
-        if rv.status == 304:
-            if policy.validator_matches(stored, rv):
-                fresh = ctl.freshen(stored, rv, request_time, response_time, view)
-                if user_conditional:
-                    return self.transport.forwarded(resp)
-                self.transport.discard(resp)
-                log.debug("revalidated %s (RFC 9111 §4.3.4)", view.url)
-                return self._serve(call, fresh)
-            if not user_conditional:
-                # A 304 to our conditional whose validator contradicts the one we sent
-                # (§4.3.4 selects nothing). It still says the representation we asked
-                # about is current, so that is served, as it is; it is no longer trusted
-                # to be stored (the next request fetches it whole). Never a 304 to a
-                # caller who did not ask conditionally, and never a second request.
-                self.transport.discard(resp)
-                self._warn_contradiction(view.url, stored, rv)
-                ctl.remove(stored)
-                return self._serve(call, stored)
-        if rv.status in STALE_IF_ERROR_STATUSES and decision.stale_if_error:
-            self.transport.discard(resp)
-            log.debug("origin error %d: serving stale %s (RFC 5861 §4)", rv.status, view.url)
-            return self._serve(call, stored)
-        return self._received(view, resp, request_time, response_time, stored, rv=rv)
+        return self._received(call, resp, request_time, response_time, stored, stale_if_error=decision.stale_if_error)
 
     @staticmethod
     def _warn_contradiction(url: str, stored: StoredResponse, rv: ResponseView) -> None:
@@ -456,14 +428,22 @@ class Engine(Generic[Req, Resp]):
                 resp = self._send(call, decision.headers, policy.CONDITIONAL_FIELDS, background=True)
                 response_time = ctl.clock()
                 rv = self.transport.view(resp)
-                if rv.status == 304:
+                self._head_response(refresh_view, rv, request_time, response_time)
+                outcome = policy.after_response(
+                    refresh_view, target, rv, request_time, response_time, ctl.clock(), ctl.options
+                )
+                if isinstance(outcome, policy.Freshen):
                     self.transport.discard(resp)
-                    if target is not None and policy.validator_matches(target, rv):
-                        ctl.freshen(target, rv, request_time, response_time, refresh_view)
-                else:
-                    self._received(refresh_view, resp, request_time, response_time, target, rv=rv)
+                    ctl.replace(outcome.stored, outcome.fresh)
+                elif isinstance(outcome, policy.Store) and self._tee_into_store(
+                    resp, refresh_view, rv, request_time, response_time
+                ):
                     self.transport.drain(resp)  # reading it through the tee stores it
-            log.debug("revalidated %s in the background (RFC 5861 §3)", view.url)
+                else:
+                    if isinstance(outcome, policy.PassThrough) and outcome.remove is not None:
+                        ctl.remove(outcome.remove)
+                    self.transport.discard(resp)
+            log.debug("revalidated %s in the background (RFC 5861 §3): %s", view.url, _reason(outcome))
 
         if not ctl.refresher.submit(f"{view.method} {view.url}", job):
             log.debug("background revalidation of %s already running or pool full", view.url)
@@ -472,41 +452,76 @@ class Engine(Generic[Req, Resp]):
 
     def _received(
         self,
-        view: RequestView,
+        call: Call[Req],
         resp: Resp,
         request_time: float,
         response_time: float,
-        replaces: Optional[StoredResponse],
+        stored: Optional[StoredResponse] = None,
+        *,
+        stale_if_error: bool = False,
         on_finish: Optional[Callable[[], None]] = None,
         coalesce_key: Optional[str] = None,
         shared: Optional[str] = None,
-        rv: Optional[ResponseView] = None,
     ) -> Resp:
-        """A response from the origin: tee it into the store if it may be stored (§3).
-        ``on_finish`` is called once it is stored, or known not to be. ``coalesce_key``: the
-        miss was (or would have been) coalesced under this key, which is marked "pass" when
-        the response is not storable (in the store too when ``shared``, the lease token,
-        says other processes wait on it), and unmarked when it is."""
-        ctl = self.controller
-        if rv is None:
-            rv = self.transport.view(resp)
-        if view.method == "HEAD" and rv.status == 200:
-            ctl.head_response(view, rv, request_time, response_time)  # RFC 9111 §4.3.5
-        reason = policy.not_storable_reason(view, rv, ctl.options)
-        if reason is not None:
-            log.debug("not stored: %s %s: %s", view.method, view.url, reason)
-            if replaces is not None and rv.status < 500 and rv.status != 304:
-                ctl.remove(replaces)
-        elif self._tee_into_store(resp, view, rv, request_time, response_time, on_finish):
-            if coalesce_key is not None:
-                ctl.coalescer.storable(coalesce_key)
-            return self.transport.forwarded(resp)
-        # not stored (not storable, or the store declines it: too large, down)
+        """A response from the origin to ``call`` (sent for ``stored``, or a plain miss):
+        carry out ``policy.after_response``. ``on_finish`` is called once it is stored, or
+        known not to be. ``coalesce_key``: the miss was (or would have been) coalesced under
+        this key, which is marked "pass" when the response is not storable (in the store
+        too when ``shared``, the lease token, says other processes wait on it), and unmarked
+        when it is."""
+        ctl, view = self.controller, call.view
+        rv = self.transport.view(resp)
+        self._head_response(view, rv, request_time, response_time)
+        outcome = policy.after_response(
+            view, stored, rv, request_time, response_time, ctl.clock(), ctl.options, stale_if_error=stale_if_error
+        )
+        if isinstance(outcome, policy.Store):
+            if self._tee_into_store(resp, view, rv, request_time, response_time, on_finish):
+                if coalesce_key is not None:
+                    ctl.coalescer.storable(coalesce_key)
+                return self.transport.forwarded(resp)
+            served: Optional[Resp] = None  # the store declines it (too large, down)
+        elif isinstance(outcome, policy.PassThrough):
+            log.debug("not stored: %s %s: %s", view.method, view.url, outcome.reason)
+            if outcome.remove is not None:
+                ctl.remove(outcome.remove)
+            served = None
+        else:
+            served = self._from_outcome(call, resp, rv, outcome)
         if coalesce_key is not None:
             self._mark_pass(coalesce_key, shared)
         if on_finish is not None:
             on_finish()
-        return self.transport.forwarded(resp)
+        return self.transport.forwarded(resp) if served is None else served
+
+    def _from_outcome(
+        self,
+        call: Call[Req],
+        resp: Resp,
+        rv: ResponseView,
+        outcome: Union[policy.Freshen, policy.Unselected, policy.ServeStale],
+    ) -> Resp:
+        """The response a revalidation's outcome hands over (RFC 9111 §4.3.4, RFC 5861 §4)."""
+        ctl, view = self.controller, call.view
+        if isinstance(outcome, policy.Freshen):
+            fresh = ctl.replace(outcome.stored, outcome.fresh)
+            if outcome.pass_through:
+                return self.transport.forwarded(resp)
+            self.transport.discard(resp)
+            log.debug("revalidated %s: %s", view.url, outcome.reason)
+            return self._serve(call, fresh)
+        self.transport.discard(resp)
+        if isinstance(outcome, policy.Unselected):
+            self._warn_contradiction(view.url, outcome.stored, rv)
+            ctl.remove(outcome.stored)
+        else:
+            log.debug("%s: serving it stale: %s", view.url, outcome.reason)
+        return self._serve(call, outcome.stored, outcome.age)
+
+    def _head_response(self, view: RequestView, rv: ResponseView, request_time: float, response_time: float) -> None:
+        """RFC 9111 §4.3.5: a HEAD response updates or invalidates the stored GET responses."""
+        if policy.updates_stored_get(view, rv):
+            self.controller.head_response(view, rv, request_time, response_time)
 
     def _tee_into_store(
         self,
@@ -560,6 +575,10 @@ class Engine(Generic[Req, Resp]):
         self.controller.refresher.shutdown()
 
 
+def _reason(outcome: policy.ResponseOutcome) -> str:
+    return outcome.reason
+
+
 def _identity_coded(headers: Headers) -> bool:
     """Is the body as stored what the caller reads (no Content-Encoding to decode)?
     RFC 9110 §8.4.1: ``identity`` is a synonym for no coding."""
@@ -580,4 +599,4 @@ class _Held:
         return None
 
 
-__all__ += ["BACKGROUND_TIMEOUT", "STALE_IF_ERROR_STATUSES", "PIECE", "expected_length"]
+__all__ += ["BACKGROUND_TIMEOUT", "PIECE", "expected_length"]
