@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 from _workload import (
     CASES,
@@ -168,7 +168,28 @@ def summarise(run: Run) -> list[Summary]:
     return out
 
 
-# -- cells ----------------------------------------------------------------------------------
+# -- cells and tables --------------------------------------------------------------------------------
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A Markdown table (an empty cell is written ``| |``)."""
+
+    def line(row: Sequence[str]) -> str:
+        return "|" + "|".join(f" {c} " if c else " " for c in row) + "|"
+
+    return "\n".join([line(header), "|---" * len(header) + "|", *(line(row) for row in rows)])
+
+
+def machine_line(info: dict[str, str]) -> str:
+    return "Machine: " + "; ".join(f"{k} {v}" for k, v in info.items())
+
+
+VERSIONS = ("client", "python", "requests", "urllib3", "package")
+
+
+def versions_cells(v: dict[str, str]) -> list[str]:
+    """A worker's versions (``_sessions.versions``), in VERSIONS's order after the client."""
+    return [v["python"], v["requests"], v["urllib3"], v.get("package", "—")]
 
 
 def us(value: float) -> str:
@@ -210,27 +231,20 @@ def missing(run: Run, key: str, client: str) -> str:
     return "failed" if f"{key}/{client}" in run.failures else "—"
 
 
-def main_table(run: Run, summaries: list[Summary], cases: list[str]) -> str:
+def cells(run: Run, summaries: list[Summary], keys: list[str], client: str) -> list[str]:
+    """``client``'s cell for each of ``keys`` (a case, or ``case@entries``), or why there is none."""
     by_key = {(s.case, s.client): s for s in summaries}
-    lines = [
-        "| client | store | " + " | ".join(CASES[c][0] for c in cases) + " |",
-        "|---" * (len(cases) + 2) + "|",
-    ]
-    for client in run.clients:
-        cells = []
-        for case in cases:
-            s = by_key.get((case, client))
-            cells.append(cell(s) if s is not None else missing(run, case, client))
-        lines.append(f"| {client} | {CLIENTS[client].store} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    found = [by_key.get((key, client)) for key in keys]
+    return [missing(run, key, client) if s is None else cell(s) for key, s in zip(keys, found)]
+
+
+def main_table(run: Run, summaries: list[Summary], cases: list[str]) -> str:
+    rows = [[c, CLIENTS[c].store, *cells(run, summaries, cases, c)] for c in run.clients]
+    return table(["client", "store", *(CASES[c][0] for c in cases)], rows)
 
 
 def detail_table(summaries: list[Summary]) -> str:
-    lines = [
-        "| case | client | median | min - max | x F1 | x F2 | origin req/call | 304/call | calls x rounds "
-        "| bad / exc |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     for s in summaries:
         case = base_case(s.case)
         if case == "threads":
@@ -241,23 +255,22 @@ def detail_table(summaries: list[Summary]) -> str:
             median, spread = us(s.value), f"{s.low:,.1f} - {s.high:,.1f}"
         f1 = "n/a" if s.ratio_f1 is None else f"{s.ratio_f1:.2f}"
         f2 = "n/a" if s.ratio_f2 is None else f"{s.ratio_f2:.2f}"
-        lines.append(
-            f"| {s.case} | {s.client}{' †' if s.suspicious else ''} | {median} | {spread} | {f1} | {f2} "
-            f"| {s.origin_per_call:.2f} | {s.not_modified_per_call:.2f} | {s.calls // s.rounds} x {s.rounds} "
-            f"| {s.bad} / {s.errors} |"
-        )
-    return "\n".join(lines)
+        client = f"{s.client}{' †' if s.suspicious else ''}"
+        counts = [f"{s.origin_per_call:.2f}", f"{s.not_modified_per_call:.2f}", f"{s.calls // s.rounds} x {s.rounds}"]
+        rows.append([s.case, client, median, spread, f1, f2, *counts, f"{s.bad} / {s.errors}"])
+    header = ["case", "client", "median", "min - max", "x F1", "x F2", "origin req/call", "304/call"]
+    return table([*header, "calls x rounds", "bad / exc"], rows)
 
 
-def versions_table(run: Run) -> list[str]:
-    lines = ["| client | python | requests | urllib3 | package |", "|---|---|---|---|---|"]
+def versions_table(run: Run) -> str:
+    rows = []
     for client in run.clients:
         v = run.versions.get(client)
         if v is None:
-            lines.append(f"| {client} | skipped: {run.skipped.get(client, 'did not start')} | | | |")
-            continue
-        lines.append(f"| {client} | {v['python']} | {v['requests']} | {v['urllib3']} | {v.get('package', '—')} |")
-    return lines
+            rows.append([client, f"skipped: {run.skipped.get(client, 'did not start')}", "", "", ""])
+        else:
+            rows.append([client, *versions_cells(v)])
+    return table(VERSIONS, rows)
 
 
 def report(run: Run, summaries: list[Summary], info: dict[str, str], when: str, stores: list[str]) -> str:
@@ -268,7 +281,7 @@ def report(run: Run, summaries: list[Summary], info: dict[str, str], when: str, 
     lines = [
         f"# httpcache benchmark, {when}",
         "",
-        "Machine: " + "; ".join(f"{k} {v}" for k, v in info.items()),
+        machine_line(info),
         "",
         f"Took: {took}.",
         "",
@@ -299,7 +312,7 @@ def report(run: Run, summaries: list[Summary], info: dict[str, str], when: str, 
         lines += run.stream_section
     lines += ["Clients:", ""]
     lines += [f"- **{c}** ({CLIENTS[c].store}): {CLIENTS[c].what}" for c in run.clients]
-    lines += ["", "Versions:", "", *versions_table(run), "", "Details:", "", detail_table(summaries), ""]
+    lines += ["", "Versions:", "", versions_table(run), "", "Details:", "", detail_table(summaries), ""]
     problems = [*(f"{k}: {v}" for k, v in run.first_errors.items())]
     problems += [f"{k} failed: {v.splitlines()[-1] if v else v}" for k, v in run.failures.items()]
     if run.notes or problems:

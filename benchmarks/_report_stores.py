@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from _report import Run, Summary, missing, times, us
+from _report import Run, Summary, cells, missing, table
 from _workload import CLIENTS, FLOORS
 
 MIB = 1024 * 1024
@@ -22,56 +22,38 @@ def levels_of(run: Run, summaries: list[Summary], case: str, levels: tuple[int, 
 def levels_table(run: Run, summaries: list[Summary], case: str, levels: list[int], versus: int) -> str:
     """Per client: the case's cell at each size, and the last size's figure over the ``versus`` size's."""
     by_key = {(s.case, s.client): s for s in summaries}
-    last = count(levels[-1])
-    lines = [
-        "| client | store | " + " | ".join(f"{count(n)} entries" for n in levels) + f" | {last} ÷ {count(versus)} |",
-        "|---" * (len(levels) + 3) + "|",
-    ]
+    keys = [f"{case}@{n}" for n in levels]
+    rows = []
     for client in run.clients:
         if client == "F2":
             continue
-        cells: list[str] = []
-        values: dict[int, float] = {}
-        for n in levels:
-            s = by_key.get((f"{case}@{n}", client))
-            if s is None:
-                cells.append(missing(run, f"{case}@{n}", client))
-                continue
-            ratio = "floor" if client == "F1" else times(s.ratio_f1, "F1")
-            cells.append(f"{us(s.value)} · {ratio}{' †' if s.suspicious else ''}")
-            values[n] = s.value
+        values = {n: s.value for n, key in zip(levels, keys) if (s := by_key.get((key, client))) is not None}
         growth = f"{values[levels[-1]] / values[versus]:.2f}x" if values.get(versus) and levels[-1] in values else "n/a"
-        lines.append(f"| {client} | {CLIENTS[client].store} | " + " | ".join(cells) + f" | {growth} |")
-    return "\n".join(lines)
+        rows.append([client, CLIENTS[client].store, *cells(run, summaries, keys, client), growth])
+    sizes = [f"{count(n)} entries" for n in levels]
+    return table(["client", "store", *sizes, f"{count(levels[-1])} ÷ {count(versus)}"], rows)
 
 
 def fill_levels(run: Run) -> list[int]:
     return sorted({int(k.split("/", 1)[0].split("@", 1)[1]) for k in run.fills})
 
 
+def fill_cell(run: Run, n: int, client: str) -> str:
+    """The store's own count of entries at size ``n``, how they got there, how long it took."""
+    fill = run.fills.get(f"fill@{n}/{client}")
+    if fill is None:
+        return missing(run, f"fill@{n}", client)
+    real = fill["filled"] + fill.get("templates", 0)
+    how = f"{real:,} real" + (f" + {fill['copies']:,} copies" if fill.get("copies") else "")
+    reported = "n/a" if fill.get("entries") is None else f"{fill['entries']:,}"
+    return f"{reported} · {how} · {fill['seconds']:.1f} s{'' if checked(fill) else ' †'}"
+
+
 def fill_table(run: Run) -> str:
-    """Per client and size: the store's own count of entries, how they got there, how long it took."""
+    """Per client and size: ``fill_cell``."""
     levels = fill_levels(run)
-    lines = [
-        "| client | " + " | ".join(f"to {count(n)}" for n in levels) + " |",
-        "|---" * (len(levels) + 1) + "|",
-    ]
-    for client in run.clients:
-        if client in FLOORS:
-            continue
-        cells = []
-        for n in levels:
-            fill = run.fills.get(f"fill@{n}/{client}")
-            if fill is None:
-                cells.append(missing(run, f"fill@{n}", client))
-                continue
-            real = fill["filled"] + fill.get("templates", 0)
-            how = f"{real:,} real" + (f" + {fill['copies']:,} copies" if fill.get("copies") else "")
-            reported = "n/a" if fill.get("entries") is None else f"{fill['entries']:,}"
-            cells.append(f"{reported} · {how} · {fill['seconds']:.1f} s{'' if checked(fill) else ' †'}")
-        if any(c != "—" for c in cells):
-            lines.append(f"| {client} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    rows = [[c, *(fill_cell(run, n, c) for n in levels)] for c in run.clients if c not in FLOORS]
+    return table(["client", *(f"to {count(n)}" for n in levels)], [r for r in rows if any(c != "—" for c in r[1:])])
 
 
 def checked(fill: dict[str, Any]) -> bool:
@@ -90,19 +72,15 @@ def rss_cell(fill: Optional[dict[str, Any]]) -> str:
 def rss_table(run: Run) -> str:
     """Per client: the worker's RSS growth since before the first fill, at each size ≥ 1k, per entry."""
     levels = [n for n in fill_levels(run) if n >= 1000]
-    lines = [
-        "| client | store | RSS before | " + " | ".join(f"at {count(n)}: growth · per entry" for n in levels) + " |",
-        "|---" * (len(levels) + 3) + "|",
-    ]
+    rows = []
     for client in run.clients:
         fills = [run.fills.get(f"fill@{n}/{client}") for n in levels]
         first = next((f for f in fills if f is not None), None)
         if first is None or first.get("rss_base") is None:
             continue
         store = "- (names only)" if client in FLOORS else CLIENTS[client].store
-        before = f"{first['rss_base'] / MIB:,.1f} MiB"
-        lines.append(f"| {client} | {store} | {before} | " + " | ".join(rss_cell(f) for f in fills) + " |")
-    return "\n".join(lines)
+        rows.append([client, store, f"{first['rss_base'] / MIB:,.1f} MiB", *(rss_cell(f) for f in fills)])
+    return table(["client", "store", "RSS before", *(f"at {count(n)}: growth · per entry" for n in levels)], rows)
 
 
 def section(run: Run, summaries: list[Summary]) -> list[str]:
