@@ -22,6 +22,11 @@ def run_prefix() -> str:
     return f"httpcache-bench:{socket.gethostname()}:{os.getpid()}:{int(time.time())}:"
 
 
+def pattern(prefix: str) -> str:
+    """A ``SCAN MATCH`` pattern for every key under ``prefix``."""
+    return "".join("\\" + c if c in "\\*?[]" else c for c in prefix) + "*"
+
+
 def _client(url: str) -> Any:
     redis: Any = importlib.import_module("redis")
     return redis.Redis.from_url(url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)
@@ -48,12 +53,11 @@ def clean(url: str, prefix: str) -> int:
     """Delete every key under ``prefix``; how many there were."""
     if not prefix.startswith("httpcache-bench:"):
         raise ValueError(f"refusing to delete keys under {prefix!r}")
-    pattern = "".join("\\" + c if c in "\\*?[]" else c for c in prefix) + "*"
     client = _client(url)
     deleted = 0
     try:
         batch: list[bytes] = []
-        for key in client.scan_iter(match=pattern, count=1000):
+        for key in client.scan_iter(match=pattern(prefix), count=1000):
             batch.append(key)
             if len(batch) >= 1000:
                 deleted += int(client.delete(*batch))

@@ -63,6 +63,13 @@ class Names:
             self._runs.append((prefix, first, count))
             self.count += count
 
+    def add_run(self, prefix: str, count: int) -> range:
+        """Add ``<prefix>-<i>`` for the next ``count`` entries, numbered on from the entries stored (the hot
+        URL is the first: the first fill is ``fill-0``); their numbers."""
+        first = self.count - 1
+        self.add(prefix, first, count)
+        return range(first, first + count)
+
     def at(self, index: int) -> str:
         for prefix, first, count in self._runs:
             if index < count:
@@ -76,6 +83,12 @@ class Names:
             raise RuntimeError("nothing stored to draw from: fill the store first")
         pick = random.Random(seed).randrange
         return [self.at(pick(self.count)) for _ in range(calls)]
+
+
+def _add(result: dict[str, Any], done: dict[str, Any]) -> None:
+    """Add a fill's or spot check's counts (those of CHECKED it has) to ``result``."""
+    for name in CHECKED:
+        result[name] += done.get(name, 0)
 
 
 class ScaleStore:
@@ -105,7 +118,7 @@ class ScaleStore:
         if self.make is None:  # a floor: the same names, nothing stored
             if not names.count:
                 names.add(SCALE_HOT)
-            names.add("fill", names.count - 1, entries - names.count)
+            names.add_run("fill", entries - names.count)
         else:
             if self.built is None:
                 self.built = self.make()
@@ -131,24 +144,19 @@ class ScaleStore:
         )
         return result
 
+    def _next(self, prefix: str, count: int) -> list[str]:
+        """The URLs of the next ``count`` entries (their names stored)."""
+        return [self.url(f"{prefix}-{i}") for i in self.names.add_run(prefix, count)]
+
     def _fill(self, result: dict[str, Any], count: int, seed: int) -> None:
         assert self.built is not None
-        first = self.names.count - 1  # the hot URL is the first entry
-        urls = [self.url(f"fill-{i}") for i in range(first, first + count)]
-        done = fill(self.built.session, urls, SIZE, seed=seed)
-        for name in CHECKED:
-            result[name] += done[name]
-        self.names.add("fill", first, count)
+        _add(result, fill(self.built.session, self._next("fill", count), SIZE, seed=seed))
 
     def _copy(self, copier: Copier, result: dict[str, Any], count: int, seed: int) -> None:
         assert self.built is not None
-        first = self.names.count - 1
-        urls = [self.url(f"copy-{i}") for i in range(first, first + count)]
+        urls = self._next("copy", count)
         copier.copy(urls, b"x" * SIZE)
-        checked = spot_check(self.built.session, urls, SIZE, seed=seed)
-        for name in ("spot_checks", "refetched", "bad"):
-            result[name] += checked[name]
-        self.names.add("copy", first, count)
+        _add(result, spot_check(self.built.session, urls, SIZE, seed=seed))
         result["copies"] += count
 
     def _copier(self, result: dict[str, Any]) -> Union[Copier, str]:

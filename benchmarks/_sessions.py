@@ -1,24 +1,51 @@
-"""Each benchmark client's ``requests.Session`` and its store (worker side: stdlib, ``requests``
-and the client's own package, imported by name since each peer lives in its own venv).
+"""Each benchmark client's ``requests.Session`` and its store, and the worker's answer channel
+(worker side: stdlib, ``requests`` and the client's own package, imported by name since each
+peer lives in its own venv).
 
-Used by ``_worker.py`` (run.py's clients) and ``_stream.py`` (stream_rss.py's clients).
-A disk store lives under the ``directory`` it is given (the runner makes and removes it);
-``httpcache-redis`` uses ``redis_url`` and ``redis_prefix``, and ``clear()``s that prefix
-when it is built and when it is closed (never the whole database).
+Used by ``_worker.py`` (run.py's clients), ``_stream.py`` (stream_rss.py's clients) and
+``hit_floor.py``. A disk store lives under the ``directory`` it is given (made if need be; the
+runner removes it); ``httpcache-redis`` uses ``redis_url`` and ``redis_prefix``, and ``clear()``s
+that prefix when it is built and when it is closed (never the whole database).
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
 import platform
 import sqlite3
 import sys
+import traceback
 from importlib import metadata
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional, TextIO, Union
 
 import requests
+from _redis import pattern
+from _workload import MAX_AGE, SIZES
+from requests.adapters import BaseAdapter
+from requests.models import PreparedRequest, Response
+from requests.structures import CaseInsensitiveDict
+
+
+def answer_channel() -> TextIO:
+    """The process's real stdout, for the worker's JSON lines; whatever else writes to fd 1 (a library
+    printing) lands on stderr instead."""
+    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return answers
+
+
+def reply(answers: TextIO, answer: dict[str, Any]) -> None:
+    answers.write(json.dumps(answer) + "\n")
+    answers.flush()
+
+
+def failure(limit: int) -> dict[str, Any]:
+    """The answer for the exception being handled (the runner reports it)."""
+    return {"ok": False, "error": traceback.format_exc(limit=limit)}
 
 
 def versions(package: str) -> dict[str, str]:
@@ -58,6 +85,56 @@ class _FlockLock:
         self._fd = -1
 
 
+class PrebuiltAdapter(BaseAdapter):
+    """F1: answers every request with the same prebuilt ``Response``; no I/O, no cache."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._small = self._prebuilt(SIZES["1k"])
+        self._large = self._prebuilt(SIZES["1m"])
+
+    @staticmethod
+    def _prebuilt(size: int) -> Response:
+        resp = Response()
+        resp.status_code = 200
+        resp.reason = "OK"
+        resp.headers = CaseInsensitiveDict(
+            {
+                "Cache-Control": f"max-age={MAX_AGE}",
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(size),
+            }
+        )
+        resp._content = b"x" * size
+        return resp
+
+    def send(
+        self,
+        request: PreparedRequest,
+        stream: bool = False,
+        timeout: Union[float, tuple[float, float], tuple[float, None], None] = None,
+        verify: Union[bool, str] = True,
+        cert: Union[bytes, str, tuple[Union[bytes, str], Union[bytes, str]], None] = None,
+        proxies: Optional[Mapping[str, str]] = None,
+    ) -> Response:
+        resp = self._large if "/1m/" in (request.url or "") else self._small
+        resp.request = request
+        resp.url = request.url or ""
+        return resp
+
+    def close(self) -> None:
+        pass
+
+
+def plain(adapter: Optional[BaseAdapter] = None) -> requests.Session:
+    """A ``requests.Session`` without a cache (on ``adapter`` for http:// when given): the floors."""
+    session = requests.Session()
+    if adapter is not None:
+        session.mount("http://", adapter)
+    session.trust_env = False
+    return session
+
+
 class Built:
     """A client's session, the store object behind it (when there is one), notes, and a closer."""
 
@@ -74,9 +151,8 @@ class Built:
             if store is None:
                 return None
             if hasattr(store, "prefix") and hasattr(store, "client"):  # httpcache's RedisCache
-                pattern = "".join("\\" + c if c in "\\*?[]" else c for c in store.prefix) + "*"
                 lease = (store.prefix + "lease:").encode()
-                keys = store.client.scan_iter(match=pattern, count=1000)
+                keys = store.client.scan_iter(match=pattern(store.prefix), count=1000)
                 return sum(1 for key in keys if not key.startswith(lease))
             responses = getattr(store, "responses", None)  # requests-cache
             if responses is not None:
@@ -112,10 +188,12 @@ def _hishel(storage: Any) -> Any:
 
 
 def build(client: str, directory: str, redis_url: str = "", redis_prefix: str = "") -> Built:
-    """The client's session, on a new store (in ``directory`` for a disk store)."""
+    """The client's session, on a new store (in ``directory`` for a disk store; none for a floor)."""
     built: Built
     if client in ("F1", "F2"):
-        raise ValueError("the floors are built by _worker.py")
+        return Built(plain(PrebuiltAdapter() if client == "F1" else None))
+    if directory:
+        os.makedirs(directory, exist_ok=True)
     if client.startswith("httpcache"):
         httpcache: Any = importlib.import_module("httpcache")
         caches: Any = importlib.import_module("httpcache.caches")

@@ -44,7 +44,6 @@ import re
 import sys
 import threading
 import time
-import traceback
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator, Optional
@@ -296,7 +295,7 @@ class Sampler:
 
 
 def stream_versions(client: str) -> dict[str, str]:
-    import _sessions  # the worker's side only (see Stream)
+    import _sessions  # the worker's side only (see Worker)
 
     found = _sessions.versions(CLIENTS[client][0])
     if CLIENTS[client][0] == "httpcache":  # its source is being edited: say which one this process ran
@@ -426,18 +425,16 @@ def worker_main(argv: list[str]) -> int:
     parser.add_argument("--dir", required=True)
     parser.add_argument("--interval-ms", type=float, default=2.0)
     args = parser.parse_args(argv)
-    # The answer gets the real stdout; whatever else writes to fd 1 lands on stderr.
-    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
+    from _sessions import answer_channel, failure, reply  # the worker's side only (see Worker)
+
+    answers = answer_channel()
     try:
         worker = Worker(args.client, args.origin, args.dir, args.interval_ms / 1000)
         answer = worker.run(args.path, args.size, args.warm_path)
         worker.built.close()
     except Exception:  # noqa: BLE001 - reported to the runner
-        answer = {"ok": False, "error": traceback.format_exc(limit=12)}
-    answers.write(json.dumps(answer) + "\n")
-    answers.flush()
+        answer = failure(12)
+    reply(answers, answer)
     return 0 if answer["ok"] else 1
 
 

@@ -18,99 +18,36 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import io
 import json
 import os
-import pstats
 import sys
-import threading
 import time
-import traceback
-from typing import Any, Callable, Mapping, Optional, TextIO, Union
+from typing import Any, Callable, TextIO, Union
 
-import requests
 from _scale import SCALE_HOT, ScaleStore
-from _sessions import Built, build, versions
-from _workload import CASES, CLIENTS, FLOORS, HOT_URLS, MAX_AGE, SIZES, STORE_CASES, STORM_URLS, THREADS
-from requests.adapters import BaseAdapter
-from requests.models import PreparedRequest, Response
-from requests.structures import CaseInsensitiveDict
+from _sessions import Built, answer_channel, build, failure, reply, versions
+from _timing import profile_text, released_together
+from _workload import CASES, CLIENTS, FLOORS, HOT_URLS, SIZES, STORE_CASES, STORM_URLS, THREADS
 
 
-class PrebuiltAdapter(BaseAdapter):
-    """F1: answers every request with the same prebuilt ``Response``; no I/O, no cache."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._small = self._prebuilt(SIZES["1k"])
-        self._large = self._prebuilt(SIZES["1m"])
-
-    @staticmethod
-    def _prebuilt(size: int) -> Response:
-        resp = Response()
-        resp.status_code = 200
-        resp.reason = "OK"
-        resp.headers = CaseInsensitiveDict(
-            {
-                "Cache-Control": f"max-age={MAX_AGE}",
-                "Content-Type": "application/octet-stream",
-                "Content-Length": str(size),
-            }
-        )
-        resp._content = b"x" * size
-        return resp
-
-    def send(
-        self,
-        request: PreparedRequest,
-        stream: bool = False,
-        timeout: Union[float, tuple[float, float], tuple[float, None], None] = None,
-        verify: Union[bool, str] = True,
-        cert: Union[bytes, str, tuple[Union[bytes, str], Union[bytes, str]], None] = None,
-        proxies: Optional[Mapping[str, str]] = None,
-    ) -> Response:
-        resp = self._large if "/1m/" in (request.url or "") else self._small
-        resp.request = request
-        resp.url = request.url or ""
-        return resp
-
-    def close(self) -> None:
-        pass
-
-
-class Options:
+class Bench:
     def __init__(self, client: str, origin: str, directory: str, redis_url: str, redis_prefix: str) -> None:
         self.client = client
         self.origin = origin.rstrip("/")
         self.directory = directory
         self.redis_url = redis_url
         self.redis_prefix = redis_prefix
-
-    def build(self, name: str) -> Built:
-        """A session on a new store named ``name`` (its own subdirectory, or Redis prefix)."""
-        if self.client in ("F1", "F2"):
-            session = requests.Session()
-            if self.client == "F1":
-                session.mount("http://", PrebuiltAdapter())
-            session.trust_env = False
-            return Built(session)
-        directory = os.path.join(self.directory, name)
-        os.makedirs(directory, exist_ok=True)
-        prefix = f"{self.redis_prefix}{name}:" if self.redis_prefix else ""
-        return build(self.client, directory, self.redis_url, prefix)
-
-
-class Bench:
-    def __init__(self, options: Options) -> None:
-        self.options = options
-        self.client = options.client
-        self.origin = options.origin
-        self.main = options.build("main")
+        self.main = self.build("main")
         self.session = self.main.session
-        make = None if self.client in FLOORS else lambda: options.build("scale")
-        self.scale = ScaleStore(self.client, make, lambda name: self.url("scale", name))  # filled by scale_fill
+        make = None if client in FLOORS else lambda: self.build("scale")
+        self.scale = ScaleStore(client, make, lambda name: self.url("scale", name))  # filled by scale_fill
         self.serial = 0  # distinct URLs for miss_store and storm
         self.hot = [self.url("threads", i) for i in range(HOT_URLS)]
+
+    def build(self, name: str) -> Built:
+        """A session on a new store named ``name`` (its own subdirectory, or Redis prefix; none for a floor)."""
+        prefix = f"{self.redis_prefix}{name}:" if self.redis_prefix else ""
+        return build(self.client, os.path.join(self.directory, name), self.redis_url, prefix)
 
     def url(self, case: str, n: Union[int, str]) -> str:
         return self.origin + CASES[case][1].format(n=n)
@@ -159,14 +96,11 @@ class Bench:
         errors = [0] * THREADS
         bad = [0] * THREADS
         first_error: list[str] = []
-        barrier = threading.Barrier(THREADS + 1)
         get = self.session.get
         work_lists = [plan(t) for t in range(THREADS)]
 
         def work(t: int) -> None:
-            urls = work_lists[t]
-            barrier.wait()
-            for url in urls:
+            for url in work_lists[t]:
                 try:
                     if len(get(url).content) != expected:
                         bad[t] += 1
@@ -175,15 +109,7 @@ class Bench:
                     if not first_error:
                         first_error.append(f"{type(exc).__name__}: {exc}")
 
-        threads = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(THREADS)]
-        for thread in threads:
-            thread.start()
-        gc.collect()
-        barrier.wait()
-        start = time.perf_counter_ns()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter_ns() - start
+        elapsed = released_together(work, THREADS)
         out: dict[str, Any] = {
             "ns": elapsed,
             "calls": calls_per_thread * THREADS,
@@ -244,11 +170,7 @@ class Bench:
         profiler.enable()
         self.sample(case, calls)
         profiler.disable()
-        text = io.StringIO()
-        stats = pstats.Stats(profiler, stream=text)
-        stats.sort_stats("tottime").print_stats(top)
-        stats.sort_stats("cumulative").print_stats(top)
-        return {"text": text.getvalue()}
+        return {"text": profile_text(profiler, top, "tottime", "cumulative")}
 
     def close(self) -> None:
         self.main.close()
@@ -269,9 +191,8 @@ def serve(bench: Bench, commands: TextIO, answers: TextIO) -> None:
         try:
             answer = {"ok": True, **handlers[cmd["op"]](cmd)}
         except Exception:  # noqa: BLE001 - reported to the runner, which skips this client
-            answer = {"ok": False, "error": traceback.format_exc(limit=8)}
-        answers.write(json.dumps(answer) + "\n")
-        answers.flush()
+            answer = failure(8)
+        reply(answers, answer)
 
 
 def main() -> int:
@@ -282,23 +203,14 @@ def main() -> int:
     parser.add_argument("--redis-url", default="")
     parser.add_argument("--redis-prefix", default="")
     args = parser.parse_args()
-    # The protocol gets the real stdout; whatever else writes to fd 1 lands on stderr.
-    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
+    answers = answer_channel()
     try:
-        bench = Bench(Options(args.client, args.origin, args.dir, args.redis_url, args.redis_prefix))
-        ready: dict[str, Any] = {
-            "ok": True,
-            "versions": versions(CLIENTS[args.client].package),
-            "notes": bench.main.notes,
-        }
+        bench = Bench(args.client, args.origin, args.dir, args.redis_url, args.redis_prefix)
+        ready = {"ok": True, "versions": versions(CLIENTS[args.client].package), "notes": bench.main.notes}
     except Exception:  # noqa: BLE001 - reported to the runner
-        answers.write(json.dumps({"ok": False, "error": traceback.format_exc(limit=8)}) + "\n")
-        answers.flush()
+        reply(answers, failure(8))
         return 1
-    answers.write(json.dumps(ready) + "\n")
-    answers.flush()
+    reply(answers, ready)
     try:
         serve(bench, sys.stdin, answers)
     except KeyboardInterrupt:

@@ -40,7 +40,7 @@ from typing import Any, Callable, Optional
 import requests
 from _cli import setup, utc_now
 from _procs import START_TIMEOUT, Child, Origin, clean_env, machine, started
-from _worker import PrebuiltAdapter
+from _sessions import PrebuiltAdapter
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest, Response
 from urllib3 import HTTPResponse
