@@ -160,7 +160,7 @@ def started(child: Child) -> Iterator[Child]:
 
 
 class Origin:
-    """run.py's origin (``_origin.py``), asked for its counters over HTTP."""
+    """A running origin, asked for its counters over HTTP (run.py's: ``_origin.py``)."""
 
     def __init__(self, port: int) -> None:
         self.port = port
@@ -174,6 +174,15 @@ class Origin:
             return data
         finally:
             conn.close()
+
+
+@contextlib.contextmanager
+def origin(logfile: Path, *command: str) -> Iterator[Origin]:
+    """The origin started with ``command`` (default ``_origin.py``) in this interpreter, once it has
+    said its port; stopped on exit."""
+    cmd = [sys.executable, *(command or (str(HERE / "_origin.py"),))]
+    with started(Child("origin", cmd, clean_env(), logfile)) as child:
+        yield Origin(int(child.receive(START_TIMEOUT)["port"]))
 
 
 def machine() -> dict[str, str]:

@@ -18,7 +18,6 @@ Prints Markdown; nothing passes or fails.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import hashlib
 import json
@@ -32,11 +31,10 @@ import zlib
 from pathlib import Path
 from typing import Callable
 
-from _cli import utc_now
-from _procs import machine
+from _cli import parser, utc_now
+from _procs import REPO, machine
+from _report import table
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
 CLIENTS = ("httpcache", "httpcache-file", "httpcache-sqlite")
 CASES = ("hit_1k", "hit_1m")
 
@@ -50,19 +48,19 @@ ALGORITHMS: dict[str, Callable[[bytes], object]] = {
 }
 
 
-def algorithms() -> list[str]:
+def algorithms() -> str:
     """A Markdown table: µs per checksum of 1 KB and 1 MB (best of 5)."""
     sizes = {"1 KB": 1024, "1 MB": 1024 * 1024}
     data = {name: bytes(range(256)) * (size // 256) for name, size in sizes.items()}
-    lines = ["| algorithm | 1 KB | 1 MB |", "|---|---|---|"]
+    rows = []
     for name, function in ALGORITHMS.items():
         cells = []
         for label, size in sizes.items():
             number = 20_000 if size < 65536 else 50
             best = min(timeit.repeat(functools.partial(function, data[label]), number=number, repeat=5)) / number
             cells.append(f"{best * 1e6:.2f} µs ({size / best / 1e9:.1f} GB/s)")
-        lines.append(f"| {name} | {' | '.join(cells)} |")
-    return lines
+        rows.append([name, *cells])
+    return table(["algorithm", *sizes], rows)
 
 
 def _git(*args: str) -> str:
@@ -103,14 +101,14 @@ def run_once(tree: Path, out: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--before", help="the tree without checksums (default: found from git history)")
-    parser.add_argument("--after", help="the tree with checksums (default: this working tree)")
-    parser.add_argument("--repeat", type=int, default=2, help="run.py runs per tree (alternating)")
-    args = parser.parse_args()
+    cli = parser(__doc__)
+    cli.add_argument("--before", help="the tree without checksums (default: found from git history)")
+    cli.add_argument("--after", help="the tree with checksums (default: this working tree)")
+    cli.add_argument("--repeat", type=int, default=2, help="run.py runs per tree (alternating)")
+    args = cli.parse_args()
     print(f"# The storage format's checksums\n\n{utc_now()}; {json.dumps(machine())}\n")
     print("## Algorithms\n")
-    print("\n".join(algorithms()))
+    print(algorithms())
     before = args.before or before_checksums()
     results: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
     with tempfile.TemporaryDirectory(prefix="httpcache-checksum-") as tmp:
@@ -120,8 +118,7 @@ def main() -> None:
             for label, tree in trees.items():
                 results[label].append(run_once(tree, Path(tmp) / f"{label}-{n}"))
     print(f"\n## A hit, without checksums ({before}) and with them ({args.after or 'this tree'})\n")
-    print("| case | client | without | with | difference |")
-    print("|---|---|---|---|---|")
+    rows = []
     for case in CASES:
         for client in CLIENTS:
             cells = []
@@ -130,10 +127,9 @@ def main() -> None:
                 f1 = statistics.median(r[f"{case}/F1"] for r in results[label])
                 cells.append((us, us / f1))
             (b_us, b_x), (a_us, a_x) = cells
-            print(
-                f"| {case} | {client} | {b_us:,.0f} µs · {b_x:.2f}x F1 | {a_us:,.0f} µs · {a_x:.2f}x F1 "
-                f"| {a_us - b_us:+,.0f} µs · {a_x - b_x:+.2f}x F1 |"
-            )
+            without, with_ = f"{b_us:,.0f} µs · {b_x:.2f}x F1", f"{a_us:,.0f} µs · {a_x:.2f}x F1"
+            rows.append([case, client, without, with_, f"{a_us - b_us:+,.0f} µs · {a_x - b_x:+.2f}x F1"])
+    print(table(["case", "client", "without", "with", "difference"], rows))
 
 
 if __name__ == "__main__":

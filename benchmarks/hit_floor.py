@@ -24,30 +24,26 @@ or fails.
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import gc
 import io
-import pstats
 import statistics
 import sys
-import threading
-import time
 import timeit
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 import requests
-from _cli import setup, utc_now
-from _procs import START_TIMEOUT, Child, Origin, clean_env, machine, started
-from _sessions import PrebuiltAdapter
+from _cli import logs_in, parse, parser, setup, utc_now
+from _procs import REPO, RESULTS, machine, origin
+from _report import table
+from _sessions import PrebuiltAdapter, build, plain
+from _timing import profile_text, released_together, rotated
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest, Response
 from urllib3 import HTTPResponse
 from urllib3._collections import HTTPHeaderDict
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # httpcache from this source tree
+sys.path.insert(0, str(REPO))  # httpcache from this source tree
 CALLS = 300  # per repeat
 
 
@@ -80,18 +76,6 @@ class FreshResponseAdapter(HTTPAdapter):
         return resp
 
 
-def session(adapter: Optional[requests.adapters.BaseAdapter] = None, cached: bool = False) -> requests.Session:
-    s = requests.Session()
-    s.trust_env = False
-    if adapter is not None:
-        s.mount("http://", adapter)
-    if cached:
-        from httpcache import CacheControl
-
-        s = CacheControl(s)
-    return s
-
-
 def best_of(call: Callable[[], object], repeat: int = 3) -> float:
     """µs per call: the best of ``repeat`` timings of CALLS calls (gc collected first)."""
     gc.collect()
@@ -122,54 +106,38 @@ def steps(cached: requests.Session, url: str) -> dict[str, float]:
 
 def per_second(s: requests.Session, urls: list[str], threads: int, calls: int = 2400) -> float:
     """Hits per second by ``threads`` threads sharing ``s``, cycling over ``urls``."""
-    start = threading.Barrier(threads + 1)
 
     def work(offset: int) -> None:
-        start.wait()
         for i in range(calls // threads):
             s.get(urls[(i + offset * 7) % len(urls)]).content  # noqa: B018
 
-    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
-    for worker in workers:
-        worker.start()
-    gc.collect()
-    start.wait()
-    began = time.perf_counter()
-    for worker in workers:
-        worker.join()
-    return calls // threads * threads / (time.perf_counter() - began)
+    return calls // threads * threads / (released_together(work, threads) / 1e9)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--top", type=int, default=20, help="cProfile rows")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
+    cli = parser(__doc__)
+    cli.add_argument("--rounds", type=int, default=15)
+    cli.add_argument("--top", type=int, default=20, help="cProfile rows")
+    args = parse(cli, argv)
     setup(args.verbose)
-    logs = HERE / "results" / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, str(HERE / "_origin.py")]
-    with started(Child("origin", cmd, clean_env(), logs / "hit_floor-origin.log")) as origin:
-        base = Origin(int(origin.receive(START_TIMEOUT)["port"])).url
-        url = f"{base}/fresh/1k/0"
-        template = session().get(url)
+    with origin(logs_in(RESULTS) / "hit_floor-origin.log") as server:
+        url = f"{server.url}/fresh/1k/0"
+        template = plain().get(url)
         clients = {
-            "F1": session(PrebuiltAdapter()),
-            "F1b": session(FreshResponseAdapter(template)),
-            "httpcache": session(cached=True),
+            "F1": plain(PrebuiltAdapter()),
+            "F1b": plain(FreshResponseAdapter(template)),
+            "httpcache": build("httpcache", "").session,
         }
         for s in clients.values():
             for _ in range(200):
                 assert len(s.get(url).content) == 1024
         samples: dict[str, list[float]] = {name: [] for name in clients}
-        names = list(clients)
         for r in range(args.rounds):
-            for name in names[r % len(names) :] + names[: r % len(names)]:  # rotated each round
+            for name in rotated(list(clients), r):  # rotated each round
                 s = clients[name]
                 samples[name].append(best_of(lambda: s.get(url).content))  # noqa: B023 - used at once
         med = {name: statistics.median(values) for name, values in samples.items()}
-        hot = [f"{base}/fresh/1k/{i}" for i in range(100)]
+        hot = [f"{server.url}/fresh/1k/{i}" for i in range(100)]
         rates: dict[tuple[str, int], list[float]] = {}
         for _round in range(max(3, args.rounds // 3)):
             for name in ("F1", "httpcache"):
@@ -185,26 +153,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     info = machine()
     print(f"# 1 KB fresh hit against its floors, {utc_now()}\n")
     print(f"Machine: {', '.join(f'{k} {v}' for k, v in info.items())}; {args.rounds} rounds.\n")
-    print("| client | µs per call | x F1 | x F1b | over F1b |")
-    print("|---|---|---|---|---|")
-    for name, value in med.items():
-        ratios = f"{value / med['F1']:.2f}x | {value / med['F1b']:.2f}x"
-        print(f"| {name} | {value:.1f} | {ratios} | {value - med['F1b']:+.1f} µs |")
+    floors = [
+        [n, f"{v:.1f}", f"{v / med['F1']:.2f}x", f"{v / med['F1b']:.2f}x", f"{v - med['F1b']:+.1f} µs"]
+        for n, v in med.items()
+    ]
+    print(table(["client", "µs per call", "x F1", "x F1b", "over F1b"], floors))
     print("\nOne thread against eight sharing the session (100 hot URLs; hits per second, best round):\n")
-    print("| client | 1 thread | 8 threads | 8 against 1 |")
-    print("|---|---|---|---|")
-    for name in ("F1", "httpcache"):
-        one, eight = max(rates[(name, 1)]), max(rates[(name, 8)])
-        print(f"| {name} | {one:,.0f} | {eight:,.0f} | {eight / one:.3f}x |")
+    best = {name: (max(rates[(name, 1)]), max(rates[(name, 8)])) for name in ("F1", "httpcache")}
+    threaded = [[name, f"{one:,.0f}", f"{eight:,.0f}", f"{eight / one:.3f}x"] for name, (one, eight) in best.items()]
+    print(table(["client", "1 thread", "8 threads", "8 against 1"], threaded))
     print("\nhttpcache's steps, each timed alone (µs per call; the cache's part of the hit):\n")
-    print("| step | µs |")
-    print("|---|---|")
-    for step, value in own.items():
-        print(f"| {step} | {value:.1f} |")
+    print(table(["step", "µs"], [[step, f"{value:.1f}"] for step, value in own.items()]))
     print(f"\ncProfile of 2000 httpcache hits, top {args.top} by own time:\n\n```")
-    text = io.StringIO()
-    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(args.top)
-    print(text.getvalue().strip())
+    print(profile_text(profiler, args.top, "tottime").strip())
     print("```")
     return 0
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import shutil
 import sys
@@ -26,7 +25,7 @@ import tempfile
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import _cli
 import _redis
@@ -39,21 +38,20 @@ from _procs import (
     Child,
     NoAnswerError,
     Origin,
-    clean_env,
     machine,
+    origin,
     python_for,
-    started,
     stop_all,
 )
 from _report import Run, Sample, Settings, report, summarise
 from _report_stores import checked
 from _report_stores import section as stores_section
 from _stream import CLIENTS as STREAM_CLIENTS
+from _timing import rotated
 from _workload import CASES, CLIENTS, FLOORS, REDIS_CLIENTS, ROUND_CASES, STORE_CASES
 
 log = logging.getLogger("benchmarks")
 
-ORIGIN = HERE / "_origin.py"
 WORKER = HERE / "_worker.py"
 FILL_TIMEOUT = 1800.0  # one fill step of every worker at once (the last one, to 100k entries, is the longest)
 
@@ -155,12 +153,10 @@ class Measurer:
                 run.notes.append(f"stopped after {rnd} of {settings.rounds} rounds (time limit)")
                 break
             log.info("round %d/%d", rnd + 1, settings.rounds)
-            shift = rnd % len(run.clients)
-            order = run.clients[shift:] + run.clients[:shift]  # nobody always goes first
             for case in cases:
                 if case == "storm" and rnd >= settings.storm_rounds:
                     continue
-                for client in order:
+                for client in rotated(run.clients, rnd):  # nobody always goes first
                     self.sample(case, case, client, rnd)
             run.rounds_done = rnd + 1
         run.seconds["rounds"] = time.monotonic() - started_at
@@ -180,10 +176,8 @@ class Measurer:
             for case in cases:
                 self.warm(case, f"{case}@{level}", clients, seed=level * 100 + 99)
             for rnd in range(settings.scale_rounds):
-                shift = rnd % len(clients)
-                order = clients[shift:] + clients[:shift]
                 for case in cases:
-                    for client in order:
+                    for client in rotated(clients, rnd):
                         self.sample(case, f"{case}@{level}", client, rnd, seed=level * 100 + rnd)
         run.seconds["store sizes"] = time.monotonic() - started_at
 
@@ -247,7 +241,7 @@ class Stores:
 
 
 def start_workers(
-    stack: contextlib.ExitStack, origin: Origin, run: Run, logs: Path, stores: Stores
+    stack: contextlib.ExitStack, server: Origin, run: Run, logs: Path, stores: Stores
 ) -> dict[str, Child]:
     workers: dict[str, Child] = {}
     children: list[Child] = []
@@ -261,7 +255,7 @@ def start_workers(
         directory = stores.root / client
         directory.mkdir()
         env = {**env, "TMPDIR": str(directory)}  # a client's own temporary files go there too
-        cmd = [python, str(WORKER), "--client", client, "--origin", origin.url, "--dir", str(directory)]
+        cmd = [python, str(WORKER), "--client", client, "--origin", server.url, "--dir", str(directory)]
         if client in REDIS_CLIENTS:
             why = _redis.unavailable(stores.redis_url)
             if why:
@@ -289,27 +283,27 @@ def start_workers(
     return workers
 
 
-def start_origin(stack: contextlib.ExitStack, logs: Path) -> Origin:
-    cmd = [sys.executable, str(ORIGIN)]
-    child = stack.enter_context(started(Child("origin", cmd, clean_env(), logs / "origin.log")))
-    return Origin(int(child.receive(START_TIMEOUT)["port"]))
-
-
-def profile(client: str, calls: int, case: str, redis_url: str) -> int:
-    logs = RESULTS / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    run = Run(settings=QUICK, clients=[client], cases=[case])
+@contextlib.contextmanager
+def workers_up(run: Run, logs: Path, redis_url: str) -> Iterator[tuple[Origin, dict[str, Child]]]:
+    """The origin and a worker per client of ``run`` (those that started), on stores of this run's own;
+    on exit all stopped and the stores removed."""
     stores = Stores(redis_url)
     try:
         with contextlib.ExitStack() as stack:
-            origin = start_origin(stack, logs)
-            workers = start_workers(stack, origin, run, logs, stores)
-            if client not in workers:
-                return 1
-            answer = workers[client].ask({"op": "profile", "case": case, "calls": calls, "top": 25})
-            print(answer["text"])
+            server = stack.enter_context(origin(logs / "origin.log"))
+            yield server, start_workers(stack, server, run, logs, stores)
+            log.info("stopping the origin and the workers")
     finally:
         stores.close()
+
+
+def profile(client: str, calls: int, case: str, redis_url: str) -> int:
+    run = Run(settings=QUICK, clients=[client], cases=[case])
+    with workers_up(run, _cli.logs_in(RESULTS), redis_url) as (_, workers):
+        if client not in workers:
+            return 1
+        answer = workers[client].ask({"op": "profile", "case": case, "calls": calls, "top": 25})
+        print(answer["text"])
     return 0
 
 
@@ -330,19 +324,13 @@ def measure_stream(run: Run, logs: Path, stream_clients: list[str]) -> None:
 
 
 def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _cli.parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds; scale to 10k; 50 MiB stream")
     parser.add_argument("--rounds", type=int, help="override the number of rounds")
-    parser.add_argument(
-        "--clients",
-        default=",".join(CLIENTS),
-        help=f"comma-separated subset of {','.join(CLIENTS)} (F1, F2 always run)",
-    )
-    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {','.join(CASES)}")
-    parser.add_argument(
-        "--stream-clients",
-        default=",".join(STREAM_CLIENTS),
-        help=f"the stream case's clients, a subset of {','.join(STREAM_CLIENTS)}",
+    _cli.subset(parser, "clients", CLIENTS, f"comma-separated subset of {','.join(CLIENTS)} (F1, F2 always run)")
+    _cli.subset(parser, "cases", CASES)
+    _cli.subset(
+        parser, "stream-clients", STREAM_CLIENTS, f"the stream case's clients, a subset of {','.join(STREAM_CLIENTS)}"
     )
     parser.add_argument(
         "--real-max",
@@ -356,12 +344,8 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     )
     parser.add_argument("--profile-case", default="hit_1k", choices=list(ROUND_CASES), help="the case --profile runs")
     parser.add_argument("--profile-calls", type=int, default=20_000, help="how many calls --profile runs")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    clients = _cli.choose(parser, "clients", args.clients, CLIENTS)
-    args.clients = [c for c in CLIENTS if c in FLOORS or c in clients]
-    args.cases = _cli.choose(parser, "cases", args.cases, CASES)
-    args.stream_clients = _cli.choose(parser, "stream-clients", args.stream_clients, STREAM_CLIENTS)
+    args = _cli.parse(parser, argv)
+    args.clients = [c for c in CLIENTS if c in FLOORS or c in args.clients]
     if args.profile is not None and args.profile not in CLIENTS:
         parser.error(f"unknown client {args.profile}")
     for name in ("rounds", "real_max"):
@@ -373,52 +357,36 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     _cli.setup(args.verbose)
-    stores: Optional[Stores] = None
-    try:
-        if args.profile is not None:
-            return profile(args.profile, args.profile_calls, args.profile_case, args.redis_url)
-        settings = QUICK if args.quick else FULL
-        if args.rounds:
-            settings = replace(settings, rounds=args.rounds, storm_rounds=min(settings.storm_rounds, args.rounds))
-        if args.real_max:
-            settings = replace(settings, scale_real_max=args.real_max)
-        run = Run(settings=settings, clients=args.clients, cases=args.cases)
-        out: Path = args.out
-        logs = out / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        when = _cli.utc_now()
-        started_at = time.monotonic()
-        if any(c in ROUND_CASES or c in STORE_CASES for c in run.cases):
-            stores = Stores(args.redis_url)
-            with contextlib.ExitStack() as stack:
-                origin = start_origin(stack, logs)
-                workers = start_workers(stack, origin, run, logs, stores)
-                measurer = Measurer(workers, origin, run)
-                measurer.rounds()
-                measurer.stores()
-                log.info("stopping the origin and the workers")
-            stores.close()
-            stores = None
-        if "stream" in run.cases:
-            measure_stream(run, logs, args.stream_clients)
-        run.seconds["total"] = time.monotonic() - started_at
-        summaries = summarise(run)
-        text = report(run, summaries, machine(), when, stores_section(run, summaries))
-        print(text)
-        (out / "latest.md").write_text(text, encoding="utf-8")
-        raw = {"settings": asdict(settings), "run": {k: v for k, v in asdict(run).items() if k != "settings"}}
-        (out / "latest.json").write_text(json.dumps(raw, indent=1), encoding="utf-8")
-        log.info("wrote %s and latest.json in %.0f s", out / "latest.md", run.seconds["total"])
-        return 0
-    except BenchError as exc:
-        log.error("%s", exc)
-        return 3
-    except KeyboardInterrupt:
-        log.error("interrupted; stopped the origin and the workers")
-        return 130
-    finally:
-        if stores is not None:
-            stores.close()
+    return _cli.guarded(lambda: run_and_report(args), "the origin and the workers")
+
+
+def run_and_report(args: argparse.Namespace) -> int:
+    if args.profile is not None:
+        return profile(args.profile, args.profile_calls, args.profile_case, args.redis_url)
+    settings = QUICK if args.quick else FULL
+    if args.rounds:
+        settings = replace(settings, rounds=args.rounds, storm_rounds=min(settings.storm_rounds, args.rounds))
+    if args.real_max:
+        settings = replace(settings, scale_real_max=args.real_max)
+    run = Run(settings=settings, clients=args.clients, cases=args.cases)
+    out: Path = args.out
+    logs = _cli.logs_in(out)
+    when = _cli.utc_now()
+    started_at = time.monotonic()
+    if any(c in ROUND_CASES or c in STORE_CASES for c in run.cases):
+        with workers_up(run, logs, args.redis_url) as (server, workers):
+            measurer = Measurer(workers, server, run)
+            measurer.rounds()
+            measurer.stores()
+    if "stream" in run.cases:
+        measure_stream(run, logs, args.stream_clients)
+    run.seconds["total"] = time.monotonic() - started_at
+    summaries = summarise(run)
+    text = report(run, summaries, machine(), when, stores_section(run, summaries))
+    raw = {"settings": asdict(settings), "run": {k: v for k, v in asdict(run).items() if k != "settings"}}
+    written = _cli.write(out, "latest", text, raw)
+    log.info("wrote %s and latest.json in %.0f s", written, run.seconds["total"])
+    return 0
 
 
 if __name__ == "__main__":

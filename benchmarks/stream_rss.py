@@ -20,8 +20,6 @@ one could not run; 3 when the benchmark itself failed. Peers never change the st
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import logging
 import shutil
 import sys
@@ -32,7 +30,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import _cli
-from _procs import HERE, RESULTS, BenchError, Child, clean_env, machine, python_for, started
+from _procs import HERE, RESULTS, BenchError, Child, machine, origin, python_for, started
+from _report import VERSIONS, machine_line, table, versions_cells
 from _stream import BLOCK, CLIENTS, WARM_SIZE, body_sha256
 
 log = logging.getLogger("benchmarks")
@@ -41,7 +40,6 @@ STREAM = HERE / "_stream.py"
 MIB = 1024 * 1024
 HTTPCACHE = ("httpcache-file", "httpcache-sqlite")
 TRANSFERS = ("length", "chunked")
-START_TIMEOUT = 30.0
 PERF_TARGET = 0.02  # the performance issue's target for a disk store: peak over baseline ≤ 0.02x the body
 DISK_FACTOR = 3  # free space wanted per client: this many bodies (a store may keep a temporary copy) ...
 DISK_MARGIN = 1024 * MIB  # ... plus this
@@ -111,25 +109,10 @@ def run_client(origin_url: str, client: str, transfer: str, run: Run, tmp: Path,
     directory = Path(tempfile.mkdtemp(prefix=f"{client}-{transfer}-", dir=tmp))
     env = {**env, "TMPDIR": str(directory)}  # a peer's temporary files go here too, and are removed with it
     tag = f"{client}.{int(time.time() * 1000)}"
-    cmd = [
-        python,
-        str(STREAM),
-        "worker",
-        "--client",
-        client,
-        "--origin",
-        origin_url,
-        "--path",
-        f"/{transfer}/{run.size}/{tag}",
-        "--size",
-        str(run.size),
-        "--warm-path",
-        f"/{transfer}/{WARM_SIZE}/{tag}.warm",
-        "--dir",
-        str(directory),
-        "--interval-ms",
-        str(run.interval_ms),
-    ]
+    cmd = [python, str(STREAM), "worker", "--client", client, "--origin", origin_url]
+    cmd += ["--path", f"/{transfer}/{run.size}/{tag}", "--size", str(run.size)]
+    cmd += ["--warm-path", f"/{transfer}/{WARM_SIZE}/{tag}.warm", "--dir", str(directory)]
+    cmd += ["--interval-ms", str(run.interval_ms)]
     started_at = time.monotonic()
     try:
         with started(Child(f"{client} ({transfer})", cmd, env, logs / f"stream-{client}-{transfer}.log")) as child:
@@ -160,33 +143,32 @@ def yes_no(ok: bool) -> str:
 
 
 def main_table(run: Run) -> str:
-    lines = [
-        "| client | transfer | body | store: peak RSS over baseline · x body | hit: peak RSS over baseline · x body "
-        "| byte-identical (store, hit) | hit served from cache | store / hit time |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     for row in run.rows:
-        head = f"| {row.client} | {row.transfer} | {row.size / MIB:,.0f} MiB |"
+        head = [row.client, row.transfer, f"{row.size / MIB:,.0f} MiB"]
         if row.result is None:
             what = f"skipped: {row.skipped}" if row.skipped else f"failed: {last_line(row.error)}"
-            lines.append(f"{head} {what} | | | | |")
+            rows.append([*head, what, "", "", "", ""])
             continue
         identical = row.identical("store", run.expected_sha) and row.identical("hit", run.expected_sha)
-        lines.append(
-            f"{head} {over_cell(row, 'store')} | {over_cell(row, 'hit')} | {yes_no(identical)} "
-            f"| {yes_no(row.hit_from_cache())} "
-            f"| {row.phase('store')['seconds']:.1f} s / {row.phase('hit')['seconds']:.1f} s |"
+        times = f"{row.phase('store')['seconds']:.1f} s / {row.phase('hit')['seconds']:.1f} s"
+        rows.append(
+            [
+                *head,
+                over_cell(row, "store"),
+                over_cell(row, "hit"),
+                yes_no(identical),
+                yes_no(row.hit_from_cache()),
+                times,
+            ]
         )
-    return "\n".join(lines)
+    header = ["client", "transfer", "body", "store: peak RSS over baseline · x body"]
+    header += ["hit: peak RSS over baseline · x body", "byte-identical (store, hit)", "hit served from cache"]
+    return table([*header, "store / hit time"], rows)
 
 
 def detail_table(run: Run) -> str:
-    lines = [
-        "| client | transfer | baseline RSS (anon / file) | phase | RSS at start | peak: VmHWM / sampled "
-        "| peak anon / file (sampled) | RSS after close / after gc | origin 200 / 304 | client's from-cache flag "
-        "| bytes · first difference | samples |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     for row in run.rows:
         if row.result is None:
             continue
@@ -196,13 +178,33 @@ def detail_table(run: Run) -> str:
             p = row.phase(name)
             hwm = "n/a" if p["peak_hwm"] is None else mib(p["peak_hwm"])
             diff = "none" if p["first_difference"] is None else f"at byte {p['first_difference']:,}"
-            lines.append(
-                f"| {row.client} | {row.transfer} | {base} | {name} | {mib(p['rss_start'])} "
-                f"| {hwm} / {mib(p['peak_sampled'])} | {mib(p['peak_anon_sampled'])} / {mib(p['peak_file_sampled'])} "
-                f"| {mib(p['rss_end'])} / {mib(p['rss_after_gc'])} | {p['origin_200']} / {p['origin_304']} "
-                f"| {p['from_cache']} | {p['bytes']:,} · {diff} | {p['samples']} |"
-            )
-    return "\n".join(lines)
+            peak = f"{hwm} / {mib(p['peak_sampled'])}"
+            split = f"{mib(p['peak_anon_sampled'])} / {mib(p['peak_file_sampled'])}"
+            after = f"{mib(p['rss_end'])} / {mib(p['rss_after_gc'])}"
+            asked = f"{p['origin_200']} / {p['origin_304']}"
+            last = [str(p["from_cache"]), f"{p['bytes']:,} · {diff}", str(p["samples"])]
+            rows.append([row.client, row.transfer, base, name, mib(p["rss_start"]), peak, split, after, asked, *last])
+    header = ["client", "transfer", "baseline RSS (anon / file)", "phase", "RSS at start", "peak: VmHWM / sampled"]
+    header += ["peak anon / file (sampled)", "RSS after close / after gc", "origin 200 / 304"]
+    return table([*header, "client's from-cache flag", "bytes · first difference", "samples"], rows)
+
+
+def versions_table(run: Run) -> str:
+    """One row per client, or per transfer where a client's versions differ (httpcache's source)."""
+    seen: dict[tuple[str, tuple[str, ...]], list[str]] = {}  # (client, versions) -> transfers
+    for row in run.rows:
+        v = ("did not run", "", "", "") if row.result is None else tuple(versions_cells(row.result["versions"]))
+        seen.setdefault((row.client, v), []).append(row.transfer)
+    rows = []
+    for client in dict.fromkeys(row.client for row in run.rows):
+        variants = [(v, transfers) for (c, v), transfers in seen.items() if c == client]
+        for v, transfers in variants:
+            rows.append([client if len(variants) == 1 else f"{client} ({', '.join(transfers)})", *v])
+    return table(VERSIONS, rows)
+
+
+def client_lines(run: Run) -> list[str]:
+    return [f"- **{c}**: {CLIENTS[c][1]}" for c in dict.fromkeys(row.client for row in run.rows)]
 
 
 def last_line(text: str) -> str:
@@ -251,7 +253,7 @@ def report(run: Run, when: str, info: dict[str, str], seconds: float) -> tuple[s
     lines = [
         f"# Streamed large body: peak RSS, {when}",
         "",
-        "Machine: " + "; ".join(f"{k} {v}" for k, v in info.items()),
+        machine_line(info),
         "",
         f"Body: {run.size:,} bytes ({run.size / MIB:,.0f} MiB), sha256 {run.expected_sha[:16]}…; "
         "each client in a fresh process: warm-up, baseline, store "
@@ -268,26 +270,12 @@ def report(run: Run, when: str, info: dict[str, str], seconds: float) -> tuple[s
         "",
         "Clients:",
         "",
-        *(f"- **{c}**: {CLIENTS[c][1]}" for c in dict.fromkeys(row.client for row in run.rows)),
+        *client_lines(run),
         "",
         "Versions:",
         "",
-        "| client | python | requests | urllib3 | package |",
-        "|---|---|---|---|---|",
+        versions_table(run),
     ]
-    seen: dict[tuple[str, str], list[str]] = {}  # (client, versions line) -> transfers
-    for row in run.rows:
-        if row.result is None:
-            key = (row.client, "did not run | | | |")
-        else:
-            v = row.result["versions"]
-            key = (row.client, f"{v['python']} | {v['requests']} | {v['urllib3']} | {v['package']} |")
-        seen.setdefault(key, []).append(row.transfer)
-    for client in dict.fromkeys(row.client for row in run.rows):
-        variants = [(line, transfers) for (c, line), transfers in seen.items() if c == client]
-        for line, transfers in variants:
-            label = client if len(variants) == 1 else f"{client} ({', '.join(transfers)})"
-            lines.append(f"| {label} | {line}")
     lines += ["", "Details (RSS in MiB of the whole process):", "", detail_table(run), ""]
     if notes(run):
         lines += ["Notes:", "", *(f"- {n}" for n in notes(run)), ""]
@@ -330,25 +318,17 @@ def measure(
     run = Run(size=size, bound=bound, interval_ms=interval_ms, expected_sha=body_sha256(size))
     root = Path(tempfile.mkdtemp(prefix="httpcache-stream-rss-", dir=tmp))
     try:
-        with contextlib.ExitStack() as stack:
-            cmd = [sys.executable, str(STREAM), "origin"]
-            origin = stack.enter_context(started(Child("origin", cmd, clean_env(), logs / "stream-origin.log")))
-            origin_url = f"http://127.0.0.1:{int(origin.receive(START_TIMEOUT)['port'])}"
+        with origin(logs / "stream-origin.log", str(STREAM), "origin") as server:
             for transfer in transfers:
                 for client in clients:
                     free = f"{disk_free(root) / MIB:,.0f}"
                     log.info("%s, %s, %s: running (%s MiB free under %s)", client, transfer, mib(size), free, root)
-                    row = run_client(origin_url, client, transfer, run, root, logs, timeout)
+                    row = run_client(server.url, client, transfer, run, root, logs, timeout)
                     run.rows.append(row)
                     if row.result is not None:
-                        store, hit = mib(row.over("store")), mib(row.over("hit"))
+                        over = mib(row.over("store")), mib(row.over("hit"))
                         log.info(
-                            "%s, %s: store %s, hit %s over the baseline (%.1f s)",
-                            client,
-                            transfer,
-                            store,
-                            hit,
-                            row.seconds,
+                            "%s, %s: store %s, hit %s over the baseline (%.1f s)", client, transfer, *over, row.seconds
                         )
                     else:
                         log.warning("%s, %s: %s", client, transfer, last_line(row.skipped or row.error))
@@ -374,28 +354,23 @@ def section(run: Run, seconds: float) -> list[str]:
         "",
         "Its clients (peers' versions as above):",
         "",
-        *(f"- **{c}**: {CLIENTS[c][1]}" for c in dict.fromkeys(row.client for row in run.rows)),
+        *client_lines(run),
         *(f"- {n}" for n in notes(run)),
         "",
     ]
 
 
 def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _cli.parser(__doc__)
     parser.add_argument("--size-mb", type=float, default=500, help="body size in MiB (default 500)")
-    parser.add_argument("--clients", default=",".join(CLIENTS), help=f"comma-separated subset of {','.join(CLIENTS)}")
-    parser.add_argument(
-        "--transfer", default=",".join(TRANSFERS), help="length (Content-Length), chunked, or both (default)"
-    )
+    _cli.subset(parser, "clients", CLIENTS)
+    _cli.subset(parser, "transfer", TRANSFERS, "length (Content-Length), chunked, or both (default)")
     parser.add_argument("--bound-mb", type=float, default=32, help="httpcache's pass bound over the baseline, MiB")
     parser.add_argument("--interval-ms", type=float, default=2.0, help="RSS sampling interval (default 2 ms)")
     parser.add_argument("--tmp", type=Path, default=None, help="where the caches go (default: the system tmp dir)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per client process")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where stream_rss.md / .json go")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    args.clients = _cli.choose(parser, "clients", args.clients, CLIENTS)
-    args.transfer = _cli.choose(parser, "transfer", args.transfer, TRANSFERS)
+    args = _cli.parse(parser, argv)
     if not args.size_mb > 0:
         parser.error("--size-mb must be positive")
     return args
@@ -404,42 +379,29 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     _cli.setup(args.verbose)
+    return _cli.guarded(lambda: run_and_report(args), "the origin and the client")
+
+
+def run_and_report(args: argparse.Namespace) -> int:
     out: Path = args.out
-    logs = out / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
     when = _cli.utc_now()
     started_at = time.monotonic()
-    try:
-        run = measure(
-            size=int(args.size_mb * MIB),
-            clients=args.clients,
-            transfers=args.transfer,
-            logs=logs,
-            bound=int(args.bound_mb * MIB),
-            interval_ms=args.interval_ms,
-            tmp=args.tmp,
-            timeout=args.timeout,
-        )
-    except BenchError as exc:
-        log.error("%s", exc)
-        return 3
-    except KeyboardInterrupt:
-        log.error("interrupted; stopped the origin and the client")
-        return 130
+    run = measure(
+        size=int(args.size_mb * MIB),
+        clients=args.clients,
+        transfers=args.transfer,
+        logs=_cli.logs_in(out),
+        bound=int(args.bound_mb * MIB),
+        interval_ms=args.interval_ms,
+        tmp=args.tmp,
+        timeout=args.timeout,
+    )
     info = machine()
     text, status = report(run, when, info, time.monotonic() - started_at)
-    print(text)
-    (out / "stream_rss.md").write_text(text, encoding="utf-8")
-    raw = {
-        "when": when,
-        "machine": info,
-        "size": run.size,
-        "bound": run.bound,
-        "expected_sha256": run.expected_sha,
-        "rows": [row.__dict__ for row in run.rows],
-    }
-    (out / "stream_rss.json").write_text(json.dumps(raw, indent=1), encoding="utf-8")
-    log.info("wrote %s and stream_rss.json; exit status %d", out / "stream_rss.md", status)
+    rows = [row.__dict__ for row in run.rows]
+    raw = {"when": when, "machine": info, "size": run.size, "bound": run.bound, "expected_sha256": run.expected_sha}
+    written = _cli.write(out, "stream_rss", text, {**raw, "rows": rows})
+    log.info("wrote %s and stream_rss.json; exit status %d", written, status)
     return status
 
 
