@@ -67,12 +67,9 @@ class KeyLocks:
 
 
 def _cas(ctrl: CacheController, key: str, expected: Optional[bytes], value: Optional[bytes]) -> Optional[bool]:
-    """The store's ``compare_and_set``, failing open: None if it raised (warned)."""
-    try:
-        done = bool(ctrl.cache.compare_and_set(key, expected, value))
-    except Exception as exc:  # noqa: BLE001 - a store failure is a skipped write
-        ctrl._warn("compare_and_set", key, exc)
-        return None
+    """The store's ``compare_and_set``, failing open: None if it raised (warned); the
+    decoded-entry memo forgets a value it replaced."""
+    done = ctrl.backend.compare_and_set(key, expected, value)
     if done:
         ctrl._memo.forget(key)
     return done
@@ -81,7 +78,7 @@ def _cas(ctrl: CacheController, key: str, expected: Optional[bytes], value: Opti
 def _whole(ctrl: CacheController, key: str) -> Optional[bytes]:
     """The value at ``key``, whole (an index is small; a lone response is read whole only
     when it becomes the first variant, once)."""
-    value = ctrl._get(key)
+    value = ctrl.backend.get(key)
     return value if isinstance(value, bytes) else None
 
 
@@ -108,7 +105,7 @@ def _update(ctrl: CacheController, primary: str, url: str, edit: _Edit, convert:
                 lone_key = variant_key(primary, lone.vary, lone.auth)
                 if lone_key != convert:
                     lone_ttl = policy.ttl_hint(lone, ctrl.clock(), ctrl.options)
-                    if lone_key in copied or ctrl._set(lone_key, bytes(current or b""), lone_ttl):
+                    if lone_key in copied or ctrl.backend.set(lone_key, bytes(current or b""), lone_ttl):
                         copied.add(lone_key)
                         refs.append(VariantRef(lone_key, dict(lone.vary), lone.auth))
         edited = edit(refs)
@@ -127,7 +124,7 @@ def _update(ctrl: CacheController, primary: str, url: str, edit: _Edit, convert:
                     ctrl._delete(ref.key)
             break
     else:
-        ctrl._warn("variant index update", primary, RuntimeError(f"still contended after {ATTEMPTS} attempts"))
+        ctrl.backend.warn("variant index update", primary, RuntimeError(f"still contended after {ATTEMPTS} attempts"))
     listed = {r.key for r in kept} if done else set()
     for key in copied - listed:
         ctrl._delete(key)
@@ -151,7 +148,7 @@ def add_variant(ctrl: CacheController, stored: StoredResponse, primary: str, pub
         if _update(ctrl, primary, stored.url, add, convert=vkey):
             return True
     except Exception as exc:  # noqa: BLE001 - never an error for the caller: a skipped write
-        ctrl._warn("variant index update", primary, exc)
+        ctrl.backend.warn("variant index update", primary, exc)
     ctrl._delete(vkey)
     return False
 
@@ -159,7 +156,7 @@ def add_variant(ctrl: CacheController, stored: StoredResponse, primary: str, pub
 def remove_variant(ctrl: CacheController, stored: StoredResponse, primary: str) -> None:
     """Delete one stored response: the lone one at ``primary``, or a variant (and its entry
     in the index; an index left empty is deleted)."""
-    current = ctrl._open(primary)
+    current = ctrl.backend.open(primary)
     try:
         kind = serialize.kind_of(current)
     except Exception:  # noqa: BLE001 - unreadable
@@ -188,7 +185,7 @@ def drop_all(ctrl: CacheController, key: str) -> None:
     """Delete the value at ``key`` and, if it is an index, every variant it lists (RFC 9111 §4.4)."""
     refs: Optional[list[VariantRef]] = None
     for _ in range(ATTEMPTS):
-        current = ctrl._open(key)
+        current = ctrl.backend.open(key)
         if current is None:
             return
         if isinstance(current, ValueReader):  # a large response, never an index

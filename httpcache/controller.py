@@ -7,17 +7,18 @@ skipped write and a (rate-limited) warning, never an exception to the caller.
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional, Union
+from typing import Callable, Iterable, Optional
 
 from . import _variants, policy, serialize
 from ._coalesce import _Coalescer
 from ._refresh import _Refresher
-from .cache import BaseCache, DictCache, StreamingCache, ValueReader, ValueWriter, _accepts_expires
+from ._spool import Spool
+from ._store import StoreAccess, Value, close
+from .cache import BaseCache, DictCache, ValueReader, ValueWriter
 from .keys import cache_key, normalize_url
 from .models import CacheOptions, RequestView, ResponseView, StoredResponse
 
@@ -25,13 +26,11 @@ log = logging.getLogger("httpcache")
 
 __all__ = ["CacheController", "Lookup"]
 
-#: A body that outgrows this is written to a streaming store while it arrives.
-SPILL_AT = 1024 * 1024
 #: Bounds of the memo of decoded entries (see ``_DecodedMemo``).
 MEMO_ENTRIES = 1024
 MEMO_BYTES = 16 * 1024 * 1024
 
-_Value = Union[bytes, ValueReader, None]
+_Value = Value
 #: Publishes a value under a key with an expiry hint; True if it was stored.
 _Publish = Callable[[str, Optional[float]], bool]
 
@@ -60,49 +59,6 @@ def _release(stored: Optional[StoredResponse]) -> None:
     """Let go of a stored response's open body, if it has one."""
     if stored is not None and stored.stream is not None:
         stored.stream.release()
-
-
-def _abort(writer: Optional[ValueWriter]) -> None:
-    """Throw away what a store writer holds (after a commit: nothing); never raises."""
-    if writer is not None:
-        try:
-            writer.abort()
-        except Exception:
-            log.debug("aborting a store writer failed", exc_info=True)
-
-
-def _close(value: object) -> None:
-    if isinstance(value, ValueReader):
-        try:
-            value.close()
-        except Exception:
-            log.debug("closing a store reader failed", exc_info=True)
-
-
-class _RateLimitedWarning:
-    """Log a store failure at most once per ``interval`` seconds, counting the rest."""
-
-    def __init__(self, interval: float = 60.0) -> None:
-        self._interval = interval
-        self._lock = threading.Lock()
-        self._last = -interval
-        self._suppressed = 0
-
-    def __call__(self, what: str, key: str, exc: BaseException) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last < self._interval:
-                self._suppressed += 1
-                return
-            suppressed, self._suppressed, self._last = self._suppressed, 0, now
-        log.warning(
-            "cache store %s failed for %r, carrying on without the cache: %s: %s%s",
-            what,
-            key,
-            type(exc).__name__,
-            exc,
-            f" ({suppressed} similar failures not logged)" if suppressed else "",
-        )
 
 
 class _DecodedMemo:
@@ -176,71 +132,25 @@ class CacheController:
         options: Optional[CacheOptions] = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.cache: BaseCache = cache if cache is not None else DictCache()
         self.options = options if options is not None else CacheOptions()
         self.clock = clock
-        self._set_takes_expires = _accepts_expires(self.cache.set)
-        self._streaming = isinstance(self.cache, StreamingCache)
+        self.backend = StoreAccess(cache if cache is not None else DictCache())  # every store call, failing open
         self._memo = _DecodedMemo()
         self._locks = _variants.KeyLocks()  # per primary key: writers of other URLs never wait
-        self._warn = _RateLimitedWarning()
         self.refresher = _Refresher()
         self.coalescer = _Coalescer()
 
+    @property
+    def cache(self) -> BaseCache:
+        """The store."""
+        return self.backend.cache
+
+    @cache.setter
+    def cache(self, cache: BaseCache) -> None:
+        self.backend = StoreAccess(cache)
+        self._memo.clear()
+
     # -- the store, failing open -------------------------------------------------
-
-    def _get(self, key: str) -> object:
-        try:
-            return self.cache.get(key)
-        except Exception as exc:  # noqa: BLE001 - any store failure is a miss
-            self._warn("get", key, exc)
-            return None
-
-    def _set(self, key: str, value: bytes, expires: Optional[float]) -> bool:
-        try:
-            if self._set_takes_expires and expires is not None:
-                self.cache.set(key, value, expires)
-            else:
-                self.cache.set(key, value)
-            return True
-        except Exception as exc:  # noqa: BLE001 - any store failure is a skipped write
-            self._warn("set", key, exc)
-            return False
-
-    def _value_bound(self) -> Optional[int]:
-        """The store's ``max_value_size()``: the largest value it would keep now (None: no
-        bound; 0: it takes no writes now). A store failing to say is taken as down (0): a
-        body is then not collected for a write that would most likely fail too (warned)."""
-        try:
-            bound = self.cache.max_value_size()
-        except Exception as exc:  # noqa: BLE001 - a store failure is a skipped write
-            self._warn("max_value_size", "*", exc)
-            return 0
-        return None if bound is None else max(0, int(bound))
-
-    def _open(self, key: str) -> _Value:
-        """The value at ``key``: bytes, a reader (a large value of a streaming store) or None."""
-        if not self._streaming:
-            return self._get(key)  # type: ignore[return-value] # a foreign value decodes as not ours
-        try:
-            return self.cache.open_read(key)  # type: ignore[attr-defined, no-any-return]
-        except Exception as exc:  # noqa: BLE001 - any store failure is a miss
-            self._warn("open_read", key, exc)
-            return None
-
-    def _stream_into(self, key: str, ttl: Optional[float], pieces: Callable[[ValueWriter], None]) -> bool:
-        """Write a value in pieces (``pieces`` writes them) and publish it under ``key``."""
-        writer: Optional[ValueWriter] = None
-        try:
-            writer = self.cache.open_write()  # type: ignore[attr-defined]
-            assert writer is not None
-            pieces(writer)
-            writer.commit(key, ttl)
-            return True
-        except Exception as exc:  # noqa: BLE001 - any store failure is a skipped write
-            self._warn("streamed write", key, exc)
-            _abort(writer)
-            return False
 
     def _publisher(self, stored: StoredResponse) -> _Publish:
         """How to write ``stored`` under a key: in one piece, or copied from its open body
@@ -258,7 +168,7 @@ class CacheController:
             body.settle(crc)  # raises OSError (the write is skipped) if the body was damaged
             writer.write(serialize.trailer(body.length, crc))
 
-        return lambda key, ttl: self._stream_into(key, ttl, copy)
+        return lambda key, ttl: self.backend.stream_into(key, ttl, copy)
 
     def _value_publisher(self, value: bytes, stored: Optional[StoredResponse]) -> _Publish:
         """How to write a whole ``value`` under a key; ``stored``: what it decodes to, if at
@@ -266,7 +176,7 @@ class CacheController:
         object or an equal copy: see ``_DecodedMemo``)."""
 
         def publish(key: str, ttl: Optional[float]) -> bool:
-            if not self._set(key, value, ttl):
+            if not self.backend.set(key, value, ttl):
                 return False
             if stored is not None and self._memo.enabled:
                 self._memo.put(key, value, stored)
@@ -275,30 +185,15 @@ class CacheController:
         return publish
 
     def lease(self, key: str, seconds: float) -> Optional[str]:
-        """The store's lease on ``key`` for cross-process coalescing: a token, or None while
-        another process holds it. A store failure grants an empty token (fetch, uncoordinated)."""
-        try:
-            return self.cache.acquire_lease(key, seconds)
-        except Exception as exc:  # noqa: BLE001 - a store failure never stops a request
-            self._warn("acquire_lease", key, exc)
-            return ""
+        """The store's lease on ``key`` (``StoreAccess.lease``)."""
+        return self.backend.lease(key, seconds)
 
     def unlease(self, key: str, token: str) -> None:
-        if not token:
-            return
-        try:
-            self.cache.release_lease(key, token)
-        except Exception as exc:  # noqa: BLE001
-            self._warn("release_lease", key, exc)
+        self.backend.unlease(key, token)
 
     def _delete(self, key: str) -> None:
         self._memo.forget(key)
-        try:
-            self.cache.delete(key)
-        except KeyError:
-            pass  # a store that raises on a missing key: nothing to delete
-        except Exception as exc:  # noqa: BLE001
-            self._warn("delete", key, exc)
+        self.backend.delete(key)
 
     def _drop_corrupt(self, key: str, why: str) -> None:
         log.debug("cache entry %r unusable (%s): deleted, treated as a miss", key, why)
@@ -311,15 +206,15 @@ class CacheController:
         ``partial``: the stored 206 responses instead (§3.3)."""
         url = normalize_url(req.url)
         key = cache_key(method, url, partial)
-        data = self._open(key)
+        data = self.backend.open(key)
         if data is None:
             return []
         stored = self._memoised(key, data, url)
         try:
             kind = "R" if stored is not None else serialize.kind_of(data)
         except Exception as exc:  # noqa: BLE001 - a reader failing is a miss
-            _close(data)
-            self._warn("read", key, exc)
+            close(data)
+            self.backend.warn("read", key, exc)
             return []
         if kind == "R":
             if stored is None:
@@ -342,7 +237,7 @@ class CacheController:
                     continue
                 if policy.vary_values(req.headers, list(ref.vary)) != dict(ref.vary):
                     continue
-                vdata = self._open(ref.key)
+                vdata = self.backend.open(ref.key)
                 if vdata is None:
                     continue
                 stored = self._load(ref.key, vdata, url)
@@ -353,7 +248,7 @@ class CacheController:
                 else:
                     _release(stored)
             return found
-        _close(data)
+        close(data)
         self._drop_corrupt(key, "not an httpcache entry of this version")
         return []
 
@@ -383,11 +278,11 @@ class CacheController:
                 if stored is not None and memo is not None:
                     memo.put(key, data, stored)
         except Exception as exc:  # noqa: BLE001 - a reader failing is a miss
-            _close(data)
-            self._warn("read", key, exc)
+            close(data)
+            self.backend.warn("read", key, exc)
             return None
         if stored is None:
-            _close(data)
+            close(data)
             self._drop_corrupt(key, "undecodable or for another URL")
         return stored
 
@@ -400,7 +295,7 @@ class CacheController:
         except Exception:  # noqa: BLE001 - unreadable: undecodable
             return None
         finally:
-            _close(data)
+            close(data)
 
     def lookup(self, req: RequestView, partial: bool = False) -> Lookup:
         """Select the stored response for ``req`` and let the policy decide (RFC 9111 §4);
@@ -464,14 +359,14 @@ class CacheController:
         request_time: float,
         response_time: float,
         expected_length: Optional[int] = None,
-    ) -> Optional[_Spool]:
+    ) -> Optional[Spool]:
         """A sink for a response's body as it arrives, stored once it is complete
         (the caller checked ``policy.not_storable_reason``); None when the store will
         not take it (``expected_length``, the announced body length, is over its
         ``max_value_size()``, or that is 0: it is down): nothing is then collected."""
         stored = self._new_stored(req, resp, b"", request_time, response_time)
         head = serialize.dump_head(stored)
-        bound = self._value_bound()
+        bound = self.backend.value_bound()
         if bound is not None:
             if bound == 0:
                 log.debug("not stored: %s %s: the store takes no writes now", req.method, req.url)
@@ -485,7 +380,7 @@ class CacheController:
                     bound,
                 )
                 return None
-        return _Spool(self, stored, head, bound)
+        return Spool(self, stored, head, bound)
 
     def write(
         self, stored: StoredResponse, publish: Optional[_Publish] = None, body_length: Optional[int] = None
@@ -500,14 +395,14 @@ class CacheController:
         if publish is None:
             publish = self._publisher(stored)
         with self._locks.held(primary):
-            old = self._open(primary)
+            old = self.backend.open(primary)
             try:
                 plain = not stored.vary and stored.auth is None and serialize.kind_of(old) != "I"
             except Exception as exc:  # noqa: BLE001 - a reader failing: the write is skipped
-                self._warn("write", primary, exc)
+                self.backend.warn("write", primary, exc)
                 plain = None
             finally:
-                _close(old)
+                close(old)
             if plain:  # the common case: one response per URL, at the primary key
                 ok = publish(primary, ttl)
             else:
@@ -564,119 +459,3 @@ class CacheController:
                     self.replace(outcome.stored, outcome.fresh)
             finally:
                 _release(stored)
-
-
-class _Spool:
-    """A response body on its way into the store while the caller reads it.
-
-    It builds the value as the body arrives: head, body, trailer, written once into one
-    ``io.BytesIO`` whose ``getvalue()`` hands that buffer over without a copy, so a kept
-    body costs about one copy of itself. With a streaming store, once the body outgrows
-    ``SPILL_AT`` it goes on into a ``ValueWriter`` instead, so a large body is never
-    whole in memory. ``bound`` (the store's ``max_value_size()``): the moment the value
-    passes it, the spool lets go of what it holds and collects nothing more.
-    ``complete()`` stores it; ``abort()`` throws it away. A store failure makes it a
-    skipped write, never an error for the caller's read."""
-
-    def __init__(self, controller: CacheController, stored: StoredResponse, head: bytes, bound: Optional[int]) -> None:
-        self._controller = controller
-        self._stored = stored
-        self._head_size = len(head)
-        self._bound = bound
-        self._buffer: Optional[io.BytesIO] = io.BytesIO()
-        self._buffer.write(head)
-        self._size = 0
-        self._crc = 0
-        self._writer: Optional[ValueWriter] = None
-        self._failed = False
-
-    def write(self, data: bytes) -> None:
-        if self._failed or not data:
-            return
-        self._size += len(data)
-        bound = self._bound
-        if bound is not None and self._head_size + self._size + serialize.TRAILER_SIZE > bound:
-            log.debug("not stored: %s: body over the store's bound (%d bytes a value)", self._stored.url, bound)
-            self.abort()
-            return
-        self._crc = serialize.checksum(data, self._crc)
-        if self._writer is not None:
-            self._guard(self._writer.write, data)
-            return
-        assert self._buffer is not None
-        self._buffer.write(data)
-        if self._size > SPILL_AT and self._controller._streaming:
-            self._spill()
-
-    def _spill(self) -> None:
-        assert self._buffer is not None
-        buffered, self._buffer = self._buffer.getvalue(), None
-        try:
-            writer = self._controller.cache.open_write()  # type: ignore[attr-defined]
-        except Exception as exc:  # noqa: BLE001
-            self._fail(exc)
-            return
-        self._writer = writer
-        self._guard(writer.write, buffered)
-
-    def _guard(self, write: Callable[[bytes], None], data: bytes) -> bool:
-        """Write ``data``; False (and the spool abandoned) if that failed or had already."""
-        if self._failed:
-            return False
-        try:
-            write(data)
-            return True
-        except Exception as exc:  # noqa: BLE001 - a store failure is a skipped write
-            self._fail(exc)
-            return False
-
-    def _fail(self, exc: BaseException) -> None:
-        self._controller._warn("streamed write", self._stored.url, exc)
-        self.abort()
-        self._failed = True
-
-    def complete(self) -> None:
-        """The whole body has arrived: store it."""
-        if self._failed:
-            return
-        controller, writer, size = self._controller, self._writer, self._size
-        end = serialize.trailer(size, self._crc)
-        if writer is None:
-            buffer, self._buffer = self._buffer, None
-            assert buffer is not None
-            buffer.write(end)
-            value = buffer.getvalue()  # the buffer itself, not a copy
-            del buffer
-            self._failed = True  # spent
-            # the memo's entry must describe the value stored: its body is a copy, made only
-            # when the memo would keep it (a small body)
-            start = self._head_size
-            keeps = controller._memo.keeps(size)
-            stored = self._stored.replace(body=value[start : start + size]) if keeps else None
-            controller.write(self._stored, controller._value_publisher(value, stored), size)
-            return
-        if not self._guard(writer.write, end):
-            return
-        self._failed = True  # spent
-
-        def publish(key: str, ttl: Optional[float]) -> bool:
-            try:
-                writer.commit(key, ttl)
-                return True
-            except Exception as exc:  # noqa: BLE001
-                controller._warn("commit", key, exc)
-                self._abort_writer()
-                return False
-
-        if not controller.write(self._stored, publish, size):
-            self._abort_writer()
-
-    def abort(self) -> None:
-        """The body will not be stored (cut short, too long, closed early)."""
-        self._buffer = None
-        self._failed = True
-        self._abort_writer()
-
-    def _abort_writer(self) -> None:
-        writer, self._writer = self._writer, None
-        _abort(writer)

@@ -337,7 +337,7 @@ class Engine(Generic[Req, Resp]):
     def _passed(self, key: str) -> bool:
         """Has another process marked ``key`` "pass" (not storable, recently)? Then this
         process does not coalesce it either, for as long."""
-        if not _coalesce.is_pass(self.controller._get(_coalesce.pass_key(key)), time.time()):
+        if not _coalesce.is_pass(self.controller.backend.get(_coalesce.pass_key(key)), time.time()):
             return False
         self.controller.coalescer.mark_pass(key)
         return True
@@ -347,7 +347,9 @@ class Engine(Generic[Req, Resp]):
         storable (hit-for-pass). ``shared``: other processes may be waiting on our lease."""
         self.controller.coalescer.mark_pass(key)
         if shared:
-            self.controller._set(_coalesce.pass_key(key), _coalesce.pass_marker(time.time()), _coalesce.PASS_SECONDS)
+            self.controller.backend.set(
+                _coalesce.pass_key(key), _coalesce.pass_marker(time.time()), _coalesce.PASS_SECONDS
+            )
 
     # -- Range (RFC 9111 §3.3, §3.4) ----------------------------------------------------
 

@@ -24,7 +24,7 @@ import requests
 from _e2e_helpers import from_cache, validating
 from origin import Origin, Reply
 
-from httpcache import CacheControl, controller
+from httpcache import CacheControl, _spool
 from httpcache.cache import StreamingCache, ValueReader, ValueWriter
 
 pytestmark = pytest.mark.e2e
@@ -135,7 +135,7 @@ class PiecewiseCache(StreamingCache):
 
 @pytest.fixture
 def store(monkeypatch: pytest.MonkeyPatch) -> PiecewiseCache:
-    monkeypatch.setattr(controller, "SPILL_AT", SPILL)
+    monkeypatch.setattr(_spool, "SPILL_AT", SPILL)
     return PiecewiseCache()
 
 

@@ -1,0 +1,163 @@
+"""The store, failing open (DESIGN.md rule 6): every call the cache makes of a store goes
+through ``StoreAccess``, where an error becomes a miss or a skipped write and one
+rate-limited warning, never an exception to the caller."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable, Optional, Union
+
+from .cache import BaseCache, StreamingCache, ValueReader, ValueWriter, _accepts_expires
+
+log = logging.getLogger("httpcache")
+
+__all__ = ["StoreAccess", "Value"]
+
+#: A value as read: bytes (or anything a foreign store returns), a reader of a large value, or None.
+Value = Union[bytes, ValueReader, None]
+
+
+def abort(writer: Optional[ValueWriter]) -> None:
+    """Throw away what a store writer holds (after a commit: nothing); never raises."""
+    if writer is not None:
+        try:
+            writer.abort()
+        except Exception:
+            log.debug("aborting a store writer failed", exc_info=True)
+
+
+def close(value: object) -> None:
+    """Close a reader (anything else: nothing to do); never raises."""
+    if isinstance(value, ValueReader):
+        try:
+            value.close()
+        except Exception:
+            log.debug("closing a store reader failed", exc_info=True)
+
+
+class RateLimitedWarning:
+    """Log a store failure at most once per ``interval`` seconds, counting the rest."""
+
+    def __init__(self, interval: float = 60.0) -> None:
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._last = -interval
+        self._suppressed = 0
+
+    def __call__(self, what: str, key: str, exc: BaseException) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last < self._interval:
+                self._suppressed += 1
+                return
+            suppressed, self._suppressed, self._last = self._suppressed, 0, now
+        log.warning(
+            "cache store %s failed for %r, carrying on without the cache: %s: %s%s",
+            what,
+            key,
+            type(exc).__name__,
+            exc,
+            f" ({suppressed} similar failures not logged)" if suppressed else "",
+        )
+
+
+class StoreAccess:
+    """A ``BaseCache`` seen through calls that never raise (see the module's docstring)."""
+
+    def __init__(self, cache: BaseCache) -> None:
+        self.cache = cache
+        self.warn = RateLimitedWarning()
+        #: A ``StreamingCache``: large values are read and written in pieces.
+        self.streaming = isinstance(cache, StreamingCache)
+        self._set_takes_expires = _accepts_expires(cache.set)
+
+    def get(self, key: str) -> object:
+        try:
+            return self.cache.get(key)
+        except Exception as exc:  # noqa: BLE001 - any store failure is a miss
+            self.warn("get", key, exc)
+            return None
+
+    def set(self, key: str, value: bytes, expires: Optional[float]) -> bool:
+        try:
+            if self._set_takes_expires and expires is not None:
+                self.cache.set(key, value, expires)
+            else:
+                self.cache.set(key, value)
+            return True
+        except Exception as exc:  # noqa: BLE001 - any store failure is a skipped write
+            self.warn("set", key, exc)
+            return False
+
+    def delete(self, key: str) -> None:
+        try:
+            self.cache.delete(key)
+        except KeyError:
+            pass  # a store that raises on a missing key: nothing to delete
+        except Exception as exc:  # noqa: BLE001
+            self.warn("delete", key, exc)
+
+    def compare_and_set(self, key: str, expected: Optional[bytes], value: Optional[bytes]) -> Optional[bool]:
+        """The store's ``compare_and_set``: None if it raised (warned)."""
+        try:
+            return bool(self.cache.compare_and_set(key, expected, value))
+        except Exception as exc:  # noqa: BLE001 - a store failure is a skipped write
+            self.warn("compare_and_set", key, exc)
+            return None
+
+    def value_bound(self) -> Optional[int]:
+        """The store's ``max_value_size()``: the largest value it would keep now (None: no
+        bound; 0: it takes no writes now). A store failing to say is taken as down (0): a
+        body is then not collected for a write that would most likely fail too (warned)."""
+        try:
+            bound = self.cache.max_value_size()
+        except Exception as exc:  # noqa: BLE001 - a store failure is a skipped write
+            self.warn("max_value_size", "*", exc)
+            return 0
+        return None if bound is None else max(0, int(bound))
+
+    def open(self, key: str) -> Value:
+        """The value at ``key``: bytes, a reader (a large value of a streaming store) or None."""
+        if not self.streaming:
+            return self.get(key)  # type: ignore[return-value] # a foreign value decodes as not ours
+        try:
+            return self.cache.open_read(key)  # type: ignore[attr-defined, no-any-return]
+        except Exception as exc:  # noqa: BLE001 - any store failure is a miss
+            self.warn("open_read", key, exc)
+            return None
+
+    def open_write(self) -> ValueWriter:
+        """A writer of a streaming store (raises: the caller fails open)."""
+        return self.cache.open_write()  # type: ignore[attr-defined, no-any-return]
+
+    def stream_into(self, key: str, ttl: Optional[float], pieces: Callable[[ValueWriter], None]) -> bool:
+        """Write a value in pieces (``pieces`` writes them) and publish it under ``key``."""
+        writer: Optional[ValueWriter] = None
+        try:
+            writer = self.open_write()
+            pieces(writer)
+            writer.commit(key, ttl)
+            return True
+        except Exception as exc:  # noqa: BLE001 - any store failure is a skipped write
+            self.warn("streamed write", key, exc)
+            abort(writer)
+            return False
+
+    def lease(self, key: str, seconds: float) -> Optional[str]:
+        """The store's lease on ``key`` for cross-process coalescing: a token, or None while
+        another process holds it. A store failure grants an empty token (fetch, uncoordinated)."""
+        try:
+            return self.cache.acquire_lease(key, seconds)
+        except Exception as exc:  # noqa: BLE001 - a store failure never stops a request
+            self.warn("acquire_lease", key, exc)
+            return ""
+
+    def unlease(self, key: str, token: str) -> None:
+        if not token:
+            return
+        try:
+            self.cache.release_lease(key, token)
+        except Exception as exc:  # noqa: BLE001
+            self.warn("release_lease", key, exc)
