@@ -8,7 +8,7 @@ import io
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Optional, Union
 
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest, Response
@@ -19,38 +19,86 @@ from urllib3._collections import HTTPHeaderDict
 
 from . import policy
 from ._headers import Headers
+from ._tee import Sink, TeeReader
 from .models import RequestView, ResponseView, StoredResponse
 
 log = logging.getLogger("httpcache")
 
-_VIEWS: dict[tuple[object, ...], RequestView] = {}
-_VIEWS_MAX = 512
+# -- every private part of requests and urllib3 used, each checked once, here -------------
+#
+# Each is a shortcut or a need of the transport. A check that fails (a version of the
+# library keeps things differently) turns its use off: the public way is taken instead
+# or, for the tee, responses are not stored, and that is logged once, at import.
 
 
-#: requests keeps a CaseInsensitiveDict's lines as ``_store``: lower-cased name -> (name, value).
-#: Reading and filling it directly is much cheaper than the mapping protocol; checked once here,
-#: and the public protocol is used when a version of requests ever keeps them differently.
 def _cid_store_usable() -> bool:
+    """requests keeps a CaseInsensitiveDict's lines as ``_store``: lower-cased name ->
+    (name, value). Filling it directly is much cheaper than the mapping protocol."""
     store = getattr(CaseInsensitiveDict({"A": "b"}), "_store", None)
     return isinstance(store, OrderedDict) and list(store.items()) == [("a", ("A", "b"))]
 
 
-_CID_STORE = _cid_store_usable()
+def _raw_fp_usable() -> bool:
+    """urllib3's response reads its body from ``_fp``, which a tee replaces (``install_tee``)."""
+    raw = HTTPResponse(body=io.BytesIO(b"x"), preload_content=False)
+    raw._fp = io.BytesIO(b"y")  # type: ignore[assignment]
+    return raw.read() == b"y"
+
+
+def _preload_usable() -> bool:
+    """A ``Response`` whose ``_content`` is set and ``_content_consumed`` true is read: its
+    ``content`` is that body, as requests leaves a response it has read."""
+    resp = Response()
+    if vars(resp).get("_content", None) is not False or "_content_consumed" not in vars(resp):
+        return False
+    resp._content = b"x"
+    resp._content_consumed = True  # type: ignore[attr-defined]
+    resp.raw = io.BytesIO(b"")
+    return resp.content == b"x" and list(resp.iter_content(1)) == [b"x"]
+
+
+def _request_dict_usable() -> bool:
+    """A ``PreparedRequest`` is its ``__dict__``: a shallow copy of it with new headers is
+    the same request with those headers (what ``PreparedRequest.copy`` does, without
+    copying the cookie jar and body)."""
+    request = PreparedRequest()
+    request.prepare(method="GET", url="http://example.invalid/a", headers={"A": "b"})
+    copy = PreparedRequest.__new__(PreparedRequest)
+    copy.__dict__.update(request.__dict__)
+    return (copy.method, copy.url, dict(copy.headers)) == ("GET", "http://example.invalid/a", {"A": "b"})
+
+
+def _checked() -> dict[str, bool]:
+    found = {}
+    for name, check in (
+        ("CaseInsensitiveDict._store", _cid_store_usable),
+        ("HTTPResponse._fp", _raw_fp_usable),
+        ("Response._content", _preload_usable),
+        ("PreparedRequest.__dict__", _request_dict_usable),
+    ):
+        try:
+            found[name] = bool(check())
+        except Exception:  # noqa: BLE001 - a failed check turns the use off
+            found[name] = False
+    off = [name for name, ok in found.items() if not ok]
+    if off:
+        log.warning("httpcache: this requests/urllib3 differs from the ones tested; not used: %s", ", ".join(off))
+    return found
+
+
+_PRIVATE = _checked()
+_CID_STORE = _PRIVATE["CaseInsensitiveDict._store"]
+_RAW_FP = _PRIVATE["HTTPResponse._fp"]
+_PRELOAD = _PRIVATE["Response._content"]
+_REQUEST_DICT = _PRIVATE["PreparedRequest.__dict__"]
+
+# -- views for the policy ------------------------------------------------------------------
 
 
 def _request_view(request: PreparedRequest) -> RequestView:
-    """The policy's view of a request; views are immutable, so a request like one seen
-    before (same method, URL and header lines) reuses its view."""
-    lines = request.headers._store.values() if _CID_STORE and type(request.headers) is CaseInsensitiveDict else None  # type: ignore[attr-defined]
-    memo_key = (request.method, request.url, *(request.headers.items() if lines is None else lines))
-    view = _VIEWS.get(memo_key)
-    if view is None:
-        url = request.url.decode("utf-8") if isinstance(request.url, bytes) else str(request.url or "")
-        view = RequestView((request.method or "GET").upper(), url, Headers(request.headers.items()))
-        if len(_VIEWS) >= _VIEWS_MAX:
-            _VIEWS.clear()
-        _VIEWS[memo_key] = view
-    return view
+    """The policy's view of a request."""
+    url = request.url.decode("utf-8") if isinstance(request.url, bytes) else str(request.url or "")
+    return RequestView((request.method or "GET").upper(), url, Headers(request.headers.items()))
 
 
 def _response_view(resp: Response) -> ResponseView:
@@ -96,9 +144,12 @@ def _with_fields(
     header fields are copied: nothing on the way to the origin changes the rest (the
     cookie jar, whose copy ``PreparedRequest.copy`` makes, is read when a request is
     prepared, not when it is sent)."""
-    copy = PreparedRequest.__new__(PreparedRequest)
-    copy.__dict__.update(request.__dict__)
-    copy.headers = request.headers.copy()
+    if _REQUEST_DICT:
+        copy = PreparedRequest.__new__(PreparedRequest)
+        copy.__dict__.update(request.__dict__)
+        copy.headers = request.headers.copy()
+    else:
+        copy = request.copy()
     for name in drop:
         copy.headers.pop(name, None)
     for name, value in fields:
@@ -116,7 +167,7 @@ def _discard(resp: Response) -> None:
     A urllib3 response is drained as it is (no decoding, none of requests' reading
     machinery): a 304 has no content to read (RFC 9110 §15.4.5), only its end to reach."""
     raw = resp.raw
-    if isinstance(raw, HTTPResponse) and not getattr(resp, "_content_consumed", True):
+    if _RAW_FP and _PRELOAD and isinstance(raw, HTTPResponse) and not getattr(resp, "_content_consumed", True):
         raw.drain_conn()
         fp = getattr(raw, "_fp", None)
         if fp is None or (callable(getattr(fp, "isclosed", None)) and fp.isclosed()):
@@ -145,13 +196,13 @@ def _build_hit(
     ``HTTPAdapter.build_response`` makes of the same urllib3 response, built directly.
     (build_response's cookie step does nothing for a response that did not come off a
     connection; the session's own cookie step runs as for any response.)"""
-    preloaded = preload and isinstance(body, bytes)
+    preloaded = preload and isinstance(body, bytes) and _PRELOAD
     age_value = policy.age_header(age)  # RFC 9111 §5.1
     raw = _raw_response(request, stored.status, stored.reason, template.lines, age_value, body, preloaded)
     resp = Response()
     resp.status_code = stored.status
     headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
-    store = headers._store  # type: ignore[attr-defined]  # checked by _CID_STORE
+    store = headers._store  # type: ignore[attr-defined]  # checked: _cid_store_usable
     store.update(template.folded)
     store["age"] = ("Age", age_value)
     resp.headers = headers
@@ -196,7 +247,22 @@ def _raw_response(
 def _preloaded(resp: Response, body: Union[bytes, io.RawIOBase]) -> Response:
     """``resp`` with ``body`` handed over as already read, as ``requests`` leaves a response
     whose content it has read."""
-    if isinstance(body, bytes):
+    if isinstance(body, bytes) and _PRELOAD:
         resp._content = body
         resp._content_consumed = True  # type: ignore[attr-defined]
     return resp
+
+
+def install_tee(
+    raw: Any,
+    expected_length: Optional[int],
+    sink: Sink,
+    on_finish: Optional[Callable[[], None]] = None,
+) -> bool:
+    """Tee ``raw`` (a urllib3 response) into ``sink``, then call ``on_finish`` (also when
+    the body turns out incomplete); False, and nothing called, if it can't be teed."""
+    fp = getattr(raw, "_fp", None) if _RAW_FP else None
+    if fp is None or not hasattr(fp, "read"):
+        return False
+    raw._fp = TeeReader(fp, expected_length, sink, on_finish)
+    return True

@@ -1,6 +1,7 @@
 """Copy a response body into the cache while the caller reads it.
 
-``_TeeReader`` replaces the file object under a urllib3 response (``raw._fp``).
+``TeeReader`` wraps the file object under a response (for urllib3: ``raw._fp``, replaced
+by ``_messages.install_tee``).
 Every byte the caller reads passes through it once, into a ``Sink`` (which may
 write it on to a store at once, so a large body is never whole in memory); when
 the body is complete (its Content-Length reached, or the origin's end of body
@@ -32,7 +33,7 @@ class Sink(Protocol):
     def abort(self) -> None: ...
 
 
-class _TeeReader:
+class TeeReader:
     def __init__(
         self,
         fp: Any,
@@ -151,19 +152,3 @@ class _TeeReader:
         on_finish, self._on_finish = self._on_finish, None
         if on_finish is not None:
             on_finish()
-
-
-def install_tee(
-    raw: Any,
-    expected_length: Optional[int],
-    sink: Sink,
-    on_finish: Optional[Callable[[], None]] = None,
-) -> bool:
-    """Tee ``raw`` (a urllib3 response) into ``sink``, then call ``on_finish`` (also when
-    the body turns out incomplete); False, and nothing called, if it can't be teed."""
-    fp = getattr(raw, "_fp", None)
-    if fp is None or not hasattr(fp, "read"):
-        return False
-    tee = _TeeReader(fp, expected_length, sink, on_finish)
-    raw._fp = tee
-    return True

@@ -18,10 +18,9 @@ import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.models import PreparedRequest, Response
 
-from . import policy
+from . import _messages, policy
 from ._headers import Headers
 from ._messages import (
-    _CID_STORE,
     _build_hit,
     _discard,
     _hit_template,
@@ -31,8 +30,9 @@ from ._messages import (
     _request_view,
     _response_view,
     _with_fields,
+    install_tee,
 )
-from ._tee import Sink, install_tee
+from ._tee import Sink
 from .cache import BaseCache
 from .controller import CacheController
 from .engine import BACKGROUND_TIMEOUT, PIECE, Body, Call, Engine, Fields
@@ -136,6 +136,7 @@ class _RequestsTransport:
         """A response from the cache through the adapter's ``build_response`` (which a
         subclass may override). ``preloaded``: the body is bytes handed over as already
         read (``content``), as ``requests`` itself would have left it after reading it."""
+        preloaded = preloaded and isinstance(body, bytes) and _messages._PRELOAD
         lines = headers.items() if age is None else [(n, v) for n, v in headers.items() if n.lower() != "age"]
         age_value = None if age is None else policy.age_header(age)  # RFC 9111 §5.1
         raw = _raw_response(request, status, reason, lines, age_value, body, preloaded)
@@ -190,7 +191,7 @@ class CacheControlAdapter(HTTPAdapter):
         self.controller = controller
         # A subclass that overrides build_response gets it called for every response;
         # otherwise a hit is built directly, as build_response would build it (see _build_hit).
-        self._own_build = type(self).build_response is HTTPAdapter.build_response and _CID_STORE
+        self._own_build = type(self).build_response is HTTPAdapter.build_response and _messages._CID_STORE
         self._inner = adapter
         self.engine: Engine[_Sending, Response] = Engine(controller, _RequestsTransport(self))
 

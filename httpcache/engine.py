@@ -16,144 +16,33 @@ response, drain or throw away one), which ``adapter.CacheControlAdapter`` implem
 
 from __future__ import annotations
 
-import io
 import logging
 import time
-from dataclasses import dataclass
-from typing import Callable, Generic, Optional, Protocol, TypeVar, Union
+from typing import Callable, Generic, Optional, Union
 
 from . import _coalesce, policy
 from ._body import PIECE
 from ._headers import Headers
-from ._tee import Sink
+from ._transport import (
+    BACKGROUND_TIMEOUT,
+    Body,
+    Call,
+    Fields,
+    Req,
+    Resp,
+    Transport,
+    body_of,
+    damaged,
+    expected_length,
+    whole_body,
+)
 from .controller import CacheController, Lookup
 from .keys import cache_key
 from .models import RequestView, ResponseView, StoredResponse
 
 log = logging.getLogger("httpcache")
 
-__all__ = ["Body", "Call", "Engine", "Fields", "Transport"]
-
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
-#: Header fields, as (name, value) pairs.
-Fields = tuple[tuple[str, str], ...]
-#: A body from the cache: bytes, or a file reading it from the store.
-Body = Union[bytes, io.RawIOBase]
-
-
-@dataclass(frozen=True)
-class Call(Generic[Req]):
-    """One request as the engine sees it: the transport's own request object (whatever
-    it needs to send it), the policy's view of it, whether the caller streams the body,
-    and how long the caller is prepared to wait (its timeout, as one bound in seconds;
-    None: no bound)."""
-
-    request: Req
-    view: RequestView
-    stream: bool = False
-    wait_bound: Optional[float] = None
-
-
-class Transport(Protocol[Req, Resp]):
-    """What the engine needs of a client library. ``Req`` is the transport's request
-    (as carried by ``Call.request``), ``Resp`` its response type."""
-
-    #: Errors that mean the origin could not be reached (RFC 5861 §4 stale-if-error).
-    unreachable: tuple[type[BaseException], ...]
-
-    def send(self, call: Call[Req], fields: Fields = (), drop: tuple[str, ...] = (), background: bool = False) -> Resp:
-        """Send the request to the origin with ``fields`` set and ``drop`` removed (the
-        caller's request is left as it was); ``background``: for a background refresh
-        (never streamed, a default timeout when the caller gave none)."""
-        ...
-
-    def view(self, resp: Resp) -> ResponseView:
-        """The policy's view of a response from the origin."""
-        ...
-
-    def tee(self, resp: Resp, expected: Optional[int], sink: Sink, on_finish: Optional[Callable[[], None]]) -> bool:
-        """Copy the body into ``sink`` as the caller reads it; ``on_finish`` once it is
-        complete or thrown away. False (nothing installed) if the body cannot be teed."""
-        ...
-
-    def discard(self, resp: Resp) -> None:
-        """Read and release a response that is not handed over (a 304 we answered ourselves)."""
-        ...
-
-    def drain(self, resp: Resp) -> None:
-        """Read a response to its end (through its tee, if any) and close it."""
-        ...
-
-    def forwarded(self, resp: Resp) -> Resp:
-        """A response from the origin, handed over as it is (``from_cache`` False)."""
-        ...
-
-    def hit(self, call: Call[Req], stored: StoredResponse, body: Body, age: float, preloaded: bool) -> Resp:
-        """A response built from ``stored`` with ``body`` and ``Age: age`` (RFC 9111 §5.1);
-        ``preloaded``: the body is bytes the caller did not ask to stream, handed over as read."""
-        ...
-
-    def build(
-        self, call: Call[Req], status: int, reason: str, headers: Headers, body: bytes, age: Optional[float]
-    ) -> Resp:
-        """A response made by the cache itself (a 304, a 206, a 504); ``age``: from the cache."""
-        ...
-
-    def timed_out(self, call: Call[Req], message: str) -> BaseException:
-        """The error the caller's own request would have raised when its timeout ran out."""
-        ...
-
-
-#: Timeout for a background revalidation whose caller gave none.
-BACKGROUND_TIMEOUT = 30.0
-
-
-def expected_length(method: str, resp: ResponseView) -> Optional[int]:
-    """How many body bytes a complete response has, when the framing says (RFC 9112 §6.3)."""
-    if method == "HEAD" or resp.status in (204, 304) or resp.status < 200:
-        return 0
-    if "transfer-encoding" in resp.headers:
-        return None
-    lengths = {v.strip() for v in resp.headers.get_all("content-length")}
-    if len(lengths) != 1:
-        return None
-    value = lengths.pop()
-    return int(value) if value.isascii() and value.isdigit() else None
-
-
-def _damaged(stored: StoredResponse) -> bool:
-    """Is a body kept in the store damaged? Checked against its checksum (once per opened
-    body); a damaged entry is deleted (see ``_body``). A body the store fails to read here
-    is not known to be damaged: it is read in pieces, as it is served."""
-    if stored.stream is None:
-        return False  # a whole value, checked before it was decoded
-    try:
-        stored.stream.verify()
-    except OSError:
-        pass
-    return stored.stream.intact is False
-
-
-def _whole_body(stored: StoredResponse) -> Optional[bytes]:
-    """A stored body in one piece, checked before it is handed over; None (stream it
-    instead, whose first read reports the failure) if the store fails to give all of it
-    or it is damaged."""
-    if stored.stream is None:
-        return stored.body  # a whole value: checked before it was decoded
-    try:
-        return stored.stream.read_verified()
-    except Exception as exc:  # noqa: BLE001 - served as a stream, whose reads report it
-        log.debug("stored body of %s unreadable in one piece (%s): streamed instead", stored.url, exc)
-        return None
-
-
-def _body_of(stored: StoredResponse, start: int = 0, stop: Optional[int] = None) -> Optional[Body]:
-    """A stored body (or ``[start, stop)`` of it): bytes, or a file reading it from the
-    store, checked as it is read (None if the store's reader was already let go)."""
-    if stored.stream is None:
-        return stored.body if start == 0 and stop is None else stored.body[start:stop]
-    return stored.stream.stream(start, stop)
+__all__ = ["BACKGROUND_TIMEOUT", "PIECE", "Body", "Call", "Engine", "Fields", "Transport", "expected_length"]
 
 
 class Engine(Generic[Req, Resp]):
@@ -364,7 +253,7 @@ class Engine(Generic[Req, Resp]):
                     stored = lookup.stored
                     if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and stored is not None:
                         served = policy.range_from_stored(spec, stored)
-                        if served is not None and not _damaged(stored):  # damaged: fetched instead
+                        if served is not None and not damaged(stored):  # damaged: fetched instead
                             return self._partial(call, stored, served, lookup.decision.age)
         return self._fetch(call)
 
@@ -376,7 +265,7 @@ class Engine(Generic[Req, Resp]):
         headers = headers.replaced(
             Headers([("Content-Range", f"bytes {first}-{last}/{length}"), ("Content-Length", str(size))])
         )
-        body = _body_of(stored, start, start + size)
+        body = body_of(stored, start, start + size)
         if body is None:  # the lookup holds the body open until the response is built
             raise AssertionError("stored body let go too early")
         return self.transport.hit(
@@ -560,14 +449,14 @@ class Engine(Generic[Req, Resp]):
             # RFC 9111 §4.3.2: the client's own copy is current
             return self.transport.build(call, 304, "Not Modified", policy.not_modified_headers(stored), b"", age)
         preload = not call.stream and _identity_coded(stored.headers)
-        body: Optional[Body] = b"" if view.method == "HEAD" else _whole_body(stored) if preload else None
-        if body is None and not call.stream and _damaged(stored):
+        body: Optional[Body] = b"" if view.method == "HEAD" else whole_body(stored) if preload else None
+        if body is None and not call.stream and damaged(stored):
             # damaged in the store (the entry is gone): a miss, for a caller who reads it whole;
             # one who streams it meets the damage as a broken transfer, before its last piece
             log.debug("stored body of %s damaged: fetched from the origin instead", view.url)
             return self._fetch(call)
         if body is None:
-            body = _body_of(stored)
+            body = body_of(stored)
         if body is None:  # the lookup holds the body open until the response is built
             raise AssertionError("stored body let go too early")
         return self.transport.hit(call, stored, body, age, preload and isinstance(body, bytes))
@@ -600,5 +489,3 @@ class _Held:
     def __exit__(self, *exc: object) -> None:
         return None
 
-
-__all__ += ["BACKGROUND_TIMEOUT", "PIECE", "expected_length"]
