@@ -60,6 +60,8 @@ class Engine(Generic[Req, Resp]):
         if view.method not in policy.CACHEABLE_METHODS:
             return self._unsafe(call)
         if policy.has_preconditions(view):
+            if _only_if_cached(view):
+                return self._gateway_timeout(call)
             log.debug("%s %s passes through: precondition fields (RFC 9110 §13.1)", view.method, view.url)
             return self.transport.forwarded(self._send(call))
         if "range" in view.headers:
@@ -72,8 +74,7 @@ class Engine(Generic[Req, Resp]):
         if isinstance(decision, policy.Miss):
             return self._fetch_coalesced(call)
         if isinstance(decision, policy.GatewayTimeout):
-            # RFC 9111 §5.2.1.7: only-if-cached with nothing usable stored
-            return self.transport.build(call, 504, "Gateway Timeout", Headers([("Content-Length", "0")]), b"", None)
+            return self._gateway_timeout(call)
         if stored is None:  # every other decision is about a stored response
             raise AssertionError(f"{decision} without a stored response")
         if isinstance(decision, (policy.Fresh, policy.StaleAllowed)):
@@ -127,7 +128,7 @@ class Engine(Generic[Req, Resp]):
         the caller's own timeout, and ends at once when waiting cannot pay off (``_coalesce``)."""
         ctl, view = self.controller, call.view
         limit = ctl.options.coalesce_timeout
-        if limit <= 0 or view.method != "GET":
+        if limit <= 0 or view.method != "GET" or _for_itself(view):
             return self._fetch(call)
         key = cache_key(view.method, view.url)
         bound = limit if call.wait_bound is None else min(limit, call.wait_bound)
@@ -255,6 +256,8 @@ class Engine(Generic[Req, Resp]):
                         served = policy.range_from_stored(spec, stored)
                         if served is not None and not damaged(stored):  # damaged: fetched instead
                             return self._partial(call, stored, served, lookup.decision.age)
+        if _only_if_cached(call.view):
+            return self._gateway_timeout(call)
         return self._fetch(call)
 
     def _partial(self, call: Call[Req], stored: StoredResponse, served: tuple[int, int, int, int], age: float) -> Resp:
@@ -461,9 +464,27 @@ class Engine(Generic[Req, Resp]):
             raise AssertionError("stored body let go too early")
         return self.transport.hit(call, stored, body, age, preload and isinstance(body, bytes))
 
+    def _gateway_timeout(self, call: Call[Req]) -> Resp:
+        """RFC 9111 §5.2.1.7: only-if-cached with nothing usable stored: a 504."""
+        return self.transport.build(call, 504, "Gateway Timeout", Headers([("Content-Length", "0")]), b"", None)
+
     def close(self) -> None:
         """Stop background revalidation (running jobs are abandoned)."""
         self.controller.refresher.shutdown()
+
+
+def _only_if_cached(view: RequestView) -> bool:
+    """RFC 9111 §5.2.1.7: the request takes only a stored response (a Range or precondition
+    request included: never forwarded)."""
+    return policy.request_directives(view.headers).only_if_cached
+
+
+def _for_itself(view: RequestView) -> bool:
+    """Is the request's answer its own, saying nothing of what other callers would get (a
+    conditional, answered 304 for this caller's copy; a request no-store)? Such a request
+    neither leads a coalesced fetch nor follows one: its answer must not mark the URL
+    "pass", and no other caller waits on it (RFC 9111 §5.2.1.5, RFC 9110 §13.1)."""
+    return policy.is_conditional(view) or policy.request_directives(view.headers).no_store
 
 
 def _reason(outcome: policy.ResponseOutcome) -> str:

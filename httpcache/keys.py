@@ -8,9 +8,9 @@ The fragment is never part of the key (it is not sent to the origin, RFC 9110
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
+import re
 from typing import Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,11 +18,25 @@ __all__ = ["normalize_url", "cache_key", "variant_key"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
+#: A URL already in normal form, as ``requests`` prepares most: lower-case scheme and host
+#: name, no userinfo, a port only when it is not the default (checked below), a path, no
+#: fragment, nothing to strip. Such a URL is its own normal form, found without parsing.
+_NORMAL = re.compile(r"(https?)://[a-z0-9.-]+(?::([1-9][0-9]{0,4}))?/[^#\s]*")
 
-@functools.lru_cache(maxsize=1024)
+
 def normalize_url(url: str) -> str:
-    """Scheme and host lower-cased, default port and fragment dropped, empty path as ``/``
-    (memoised: a hit normalises the same URL for its lookup and its key)."""
+    """Scheme and host lower-cased, default port and fragment dropped, empty path as ``/``.
+    (Not memoised: a URL may carry credentials, and the common case needs no parsing.)"""
+    normal = _NORMAL.fullmatch(url)
+    if normal is not None:
+        port = normal.group(2)
+        if port is None or int(port) != _DEFAULT_PORTS[normal.group(1)]:
+            return url
+    return _normalize_parsed(url)
+
+
+def _normalize_parsed(url: str) -> str:
+    """``normalize_url`` by parsing ``url`` (every URL; the fast path is checked against it)."""
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -42,7 +56,6 @@ def normalize_url(url: str) -> str:
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
 
 
-@functools.lru_cache(maxsize=1024)
 def cache_key(method: str, url: str, partial: bool = False) -> str:
     """The primary key of ``method url``: the normalised URL for GET, ``"HEAD <url>"`` for HEAD;
     ``partial`` names the place of a stored 206 (partial content, RFC 9111 §3.3)."""

@@ -7,8 +7,10 @@ import hashlib
 from typing import Mapping, Optional
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from httpcache.keys import cache_key, normalize_url, variant_key
+from httpcache.keys import _normalize_parsed, cache_key, normalize_url, variant_key
 
 
 @pytest.mark.parametrize(
@@ -131,3 +133,23 @@ def test_variant_key_non_ascii_values() -> None:
     b = variant_key(PRIMARY, {"accept-language": "fr-c"}, None)
     assert a != b
     assert a.isascii()
+
+
+_URL_PARTS = st.tuples(
+    st.sampled_from(["http", "https", "HTTP", "Https"]),
+    st.sampled_from(["", "u:p@", "user@"]),
+    st.sampled_from(["a.com", "A.Com", "x-1.example.org", "127.0.0.1", "[::1]", "b..c"]),
+    st.sampled_from(["", ":80", ":443", ":8080", ":0", ":99999", ":08", ":x"]),
+    st.sampled_from(["", "/", "/p", "/p/q", "/%7Ex", "/a b", "/ä"]),
+    st.sampled_from(["", "?", "?q=1", "?a=b&c=d"]),
+    st.sampled_from(["", "#", "#frag"]),
+    st.sampled_from(["", " ", "\t"]),
+)
+
+
+@given(_URL_PARTS)
+def test_the_fast_path_agrees_with_parsing(parts: tuple[str, ...]) -> None:
+    """A URL taken as already normal (no parsing) normalises to what parsing gives."""
+    scheme, userinfo, host, port, path, query, fragment, space = parts
+    url = f"{space}{scheme}://{userinfo}{host}{port}{path}{query}{fragment}{space}"
+    assert normalize_url(url) == _normalize_parsed(url)
