@@ -4,9 +4,13 @@ The request directives of RFC 9111 §5.2.1 (and Pragma, §5.4) and the response
 directives of §5.2.2 (with RFC 5861 and RFC 8246 extensions); for a surrogate, the
 targeted fields of RFC 9213 (CDN-Cache-Control) it obeys instead of Cache-Control and
 Expires, and the Surrogate-Control directives addressed to it (W3C Edge Architecture
-1.0). Cache-Control and the targeted fields parse once per field value (memoised) and
-are kept with their ``Headers``. Parsing only: the rules that act on these live in
-``policy``, which re-exports the public names.
+1.0). Parsing only: the rules that act on these live in ``policy``, which re-exports the
+public names.
+
+A field value parses once: the parsers are memoised by the value (bounded ``lru_cache``s
+of frozen results, keyed by Cache-Control, Pragma, targeted or Surrogate-Control values,
+never by a credential). A stored response keeps its Cache-Control directives among its
+facts (``models.StoredFacts``), a request view its own (``models.RequestFacts``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Mapping, Optional
 
 from ._headers import (
     Headers,
@@ -24,7 +28,9 @@ from ._headers import (
     parse_targeted_cache_control,
     split_list,
 )
-from .models import CacheOptions
+
+if TYPE_CHECKING:  # models imports this module: the options and stored responses are only named here
+    from .models import CacheOptions, StoredResponse
 
 __all__ = [
     "RequestDirectives",
@@ -33,7 +39,11 @@ __all__ = [
     "request_directives",
     "response_directives",
     "effective_directives",
+    "parse_request_directives",
+    "parse_response_directives",
+    "stored_directives",
     "surrogate_directives",
+    "targeted_directives",
 ]
 
 
@@ -83,17 +93,16 @@ def _delta(cc: Mapping[str, Optional[str]], name: str) -> Optional[int]:
 
 
 def request_directives(headers: Headers) -> RequestDirectives:
-    """Parse the request's Cache-Control (RFC 9111 §5.2.1), or Pragma (§5.4) without it."""
-    return headers.derived("request_directives", _request_directives_of)
-
-
-def _request_directives_of(headers: Headers) -> RequestDirectives:
+    """Parse the request's Cache-Control (RFC 9111 §5.2.1), or Pragma (§5.4) without it.
+    A request view keeps its own: ``RequestView.facts.directives``."""
     cc_value = headers.get("cache-control")
-    return _request_directives(cc_value, headers.get("pragma") if cc_value is None else None)
+    return parse_request_directives(cc_value, headers.get("pragma") if cc_value is None else None)
 
 
 @functools.lru_cache(maxsize=512)
-def _request_directives(cc_value: Optional[str], pragma: Optional[str]) -> RequestDirectives:
+def parse_request_directives(cc_value: Optional[str], pragma: Optional[str]) -> RequestDirectives:
+    """A request's Cache-Control value, and its Pragma value when it has no Cache-Control,
+    parsed (frozen, so memoised by the values)."""
     cc = parse_cache_control(cc_value)
     no_cache = "no-cache" in cc
     if cc_value is None and "no-cache" in parse_cache_control(pragma):
@@ -115,17 +124,14 @@ def _request_directives(cc_value: Optional[str], pragma: Optional[str]) -> Reque
 
 
 def response_directives(headers: Headers) -> ResponseDirectives:
-    """Parse the response's Cache-Control (RFC 9111 §5.2.2)."""
-    return headers.derived("response_directives", _response_directives_of)
-
-
-def _response_directives_of(headers: Headers) -> ResponseDirectives:
-    return _response_directives(headers.get("cache-control"))
+    """Parse the response's Cache-Control (RFC 9111 §5.2.2). A stored response keeps its
+    own: ``StoredResponse.facts.directives``."""
+    return parse_response_directives(headers.get("cache-control"))
 
 
 @functools.lru_cache(maxsize=512)
-def _response_directives(value: Optional[str]) -> ResponseDirectives:
-    """Frozen, so memoised: the same field value parses once (a cache hit reparses nothing)."""
+def parse_response_directives(value: Optional[str]) -> ResponseDirectives:
+    """A response's Cache-Control value, parsed (frozen, so memoised by the value)."""
     return _directives_of(parse_cache_control(value))
 
 
@@ -169,24 +175,30 @@ def effective_directives(headers: Headers, options: CacheOptions) -> ResponseDir
     """
     if options.surrogate is None or not options.targeted_fields:
         return response_directives(headers)
-    name, compute = _targeted_reader(options.targeted_fields)
-    return headers.derived(name, compute)
+    targeted = targeted_directives(headers, options.targeted_fields)
+    return response_directives(headers) if targeted is None else targeted
 
 
-@functools.lru_cache(maxsize=16)
-def _targeted_reader(fields: tuple[str, ...]) -> tuple[str, Callable[[Headers], ResponseDirectives]]:
-    """The memo name and the computation of the directives under one target list."""
+def stored_directives(stored: StoredResponse, options: CacheOptions) -> ResponseDirectives:
+    """``effective_directives`` of a stored response, from its facts: its Cache-Control
+    parsed when it was built; for a surrogate, a targeted field first (RFC 9213 §2.2)."""
+    if options.surrogate is None or not options.targeted_fields:
+        return stored.facts.directives
+    targeted = targeted_directives(stored.headers, options.targeted_fields)
+    return stored.facts.directives if targeted is None else targeted
 
-    def compute(headers: Headers) -> ResponseDirectives:
-        for name in fields:  # RFC 9213 §2.2: "the first (in target-list order) field with a valid, non-empty value"
-            value = headers.get(name)
-            if value is not None:
-                rd = _targeted_directives(value)
-                if rd is not None:
-                    return rd
-        return response_directives(headers)
 
-    return "response_directives " + ",".join(fields).lower(), compute
+def targeted_directives(headers: Headers, fields: tuple[str, ...]) -> Optional[ResponseDirectives]:
+    """The directives of the first of ``fields`` in ``headers`` with a valid, non-empty value
+    (RFC 9213 §2.2: "the first (in target-list order) field with a valid, non-empty
+    value"), or None when there is none (Cache-Control and Expires then apply)."""
+    for name in fields:
+        value = headers.get(name)
+        if value is not None:
+            rd = _targeted_directives(value)
+            if rd is not None:
+                return rd
+    return None
 
 
 @functools.lru_cache(maxsize=256)
@@ -212,10 +224,17 @@ def surrogate_directives(headers: Headers, options: CacheOptions) -> Optional[Su
     value = headers.get("surrogate-control")
     if not value:
         return None
+    return _surrogate_directives(value, options.surrogate.lower())
+
+
+@functools.lru_cache(maxsize=256)
+def _surrogate_directives(value: str, token: str) -> Optional[SurrogateDirectives]:
+    """The members of a Surrogate-Control ``value`` for the device ``token`` (lower-cased),
+    parsed once per value and token (frozen, so memoised)."""
     no_store, max_age, found = False, None, False
     for member in split_list(value):
         directive, _, target = member.partition(";")
-        if target.strip() and target.strip().lower() != options.surrogate.lower():
+        if target.strip() and target.strip().lower() != token:
             continue
         name, sep, arg = directive.strip().partition("=")
         name = name.lower()

@@ -11,11 +11,9 @@ import calendar
 import functools
 import re
 import time
-from typing import Callable, Iterable, Optional, TypeVar
+from typing import Iterable, Optional
 
 from ._sf import SFToken, parse_sf_dictionary
-
-_T = TypeVar("_T")
 
 __all__ = [
     "Headers",
@@ -23,6 +21,7 @@ __all__ = [
     "parse_cache_control",
     "split_list",
     "parse_delta_seconds",
+    "parse_age",
     "parse_http_date",
     "parse_field_names",
     "parse_etags",
@@ -44,13 +43,11 @@ class Headers:
 
     Keeps every field line in order (``Set-Cookie`` twice stays twice); ``get``
     joins repeated lines with ``", "`` as RFC 9110 §5.3 allows for list fields.
-
-    Being immutable, it also keeps what the policy derives from it (parsed
-    Cache-Control, Vary names, ...): see ``derived``. A stored response or a request
-    view seen again (cache hits) then parses nothing twice.
+    What the policy reads of a stored response or a request is parsed once, when
+    that is built (``models.StoredFacts``, ``models.RequestFacts``), not kept here.
     """
 
-    __slots__ = ("_derived", "_index", "_items")
+    __slots__ = ("_index", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: tuple[tuple[str, str], ...] = tuple((str(k), str(v)) for k, v in items)
@@ -58,18 +55,6 @@ class Headers:
         for name, value in self._items:
             index.setdefault(name.lower(), []).append(value)
         self._index = index
-        self._derived: dict[str, object] = {}
-
-    def derived(self, name: str, compute: Callable[[Headers], _T]) -> _T:
-        """``compute(self)``, worked out once per ``name`` (``compute`` must depend on the
-        fields alone and return an immutable value). Racing threads may both compute it;
-        they get equal values."""
-        try:
-            return self._derived[name]  # type: ignore[return-value]
-        except KeyError:
-            value = compute(self)
-            self._derived[name] = value
-            return value
 
     def items(self) -> tuple[tuple[str, str], ...]:
         """Every field line, in order, with its original name."""
@@ -86,6 +71,26 @@ class Headers:
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._index
+
+    def has_any(self, names: frozenset[str]) -> bool:
+        """Is any of ``names`` (lower-cased) here?"""
+        return not self._index.keys().isdisjoint(names)
+
+    def combined(self, leave_out: str = "") -> dict[str, tuple[str, str]]:
+        """A new dict: each field's lower-cased name -> (its first original name, its values
+        joined with ``", "``), RFC 9110 §5.3, in first-seen order; without ``leave_out``
+        (a lower-cased name)."""
+        if len(self._index) == len(self._items):  # no field on several lines: the lines as they are
+            combined = dict(zip(self._index, self._items))
+        else:
+            combined = {}
+            for name, value in self._items:
+                low = name.lower()
+                seen = combined.get(low)
+                combined[low] = (name, value) if seen is None else (seen[0], f"{seen[1]}, {value}")
+        if leave_out:
+            combined.pop(leave_out, None)
+        return combined
 
     def without(self, names: Iterable[str]) -> Headers:
         """A copy without the named fields (names compared case-insensitively)."""
@@ -184,6 +189,24 @@ def parse_delta_seconds(value: Optional[str]) -> Optional[int]:
     return min(int(value), DELTA_SECONDS_MAX)
 
 
+def parse_age(value: Optional[str]) -> Optional[int]:
+    """RFC 9111 §5.1: an Age field value as delta-seconds; None when absent or ignored.
+
+    "A cache encountering a message with a list-based Age field value SHOULD use the
+    first member of the field value, discarding subsequent ones. If the field value
+    (after discarding additional members, as per above) is invalid (e.g., it contains
+    something other than a non-negative integer), a cache SHOULD ignore the field."
+    Several Age lines are one list (RFC 9110 §5.3, as ``Headers.get`` joins them); empty
+    members are skipped (§5.6.1).
+    """
+    if value is None:
+        return None
+    for member in value.split(","):
+        if member.strip():
+            return parse_delta_seconds(member)
+    return None
+
+
 _MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _LONG_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -212,8 +235,9 @@ def parse_http_date(value: Optional[str], now: Optional[float] = None) -> Option
 
     All three formats are accepted, without regard to case (RFC 9111 §4.2: ``gMT``,
     ``THU``, ``AUG``); a zone other than GMT is invalid (§4.2). RFC 850 two-digit years
-    are placed within 50 years of ``now`` as §5.6.7 requires (of the current time when
-    ``now`` is not given).
+    are placed within 50 years of ``now`` as §5.6.7 requires. Without ``now`` (where only
+    the validity of a date matters) this reads no clock: they are placed as POSIX
+    ``strptime`` places ``%y``, 69-99 in 1969-1999 and 00-68 in 2000-2068.
     """
     if not value:
         return None
@@ -229,10 +253,13 @@ def parse_http_date(value: Optional[str], now: Optional[float] = None) -> Option
         if month is None:
             return None
         yy = int(m.group(4))
-        this_year = _year_of(time.time() if now is None else now)
-        year = (this_year // 100) * 100 + yy
-        if year > this_year + 50:
-            year -= 100
+        if now is None:
+            year = 1900 + yy if yy >= 69 else 2000 + yy
+        else:
+            this_year = _year_of(now)
+            year = (this_year // 100) * 100 + yy
+            if year > this_year + 50:
+                year -= 100
         return _to_timestamp(year, month, int(m.group(2)), int(m.group(5)), int(m.group(6)), int(m.group(7)))
     return None
 

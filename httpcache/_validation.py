@@ -11,7 +11,7 @@ from typing import Optional
 from ._directives import ResponseDirectives, effective_directives
 from ._headers import Headers, etag_weak_match, parse_etags, parse_field_names, parse_http_date
 from ._vary import normalize_field, vary_names
-from .models import CacheOptions, RequestView, ResponseView, StoredResponse
+from .models import CONDITIONAL_FIELDS, PRECONDITION_FIELDS, CacheOptions, RequestView, ResponseView, StoredResponse
 
 __all__ = [
     "CONDITIONAL_FIELDS",
@@ -42,9 +42,6 @@ NOT_UPDATED_BY_304 = (
     frozenset({"content-length", "content-encoding", "content-range", "content-md5", "content-digest", "repr-digest"})
     | HOP_BY_HOP
 )
-#: Request fields that make a request conditional (RFC 9110 §13.1).
-CONDITIONAL_FIELDS = ("if-none-match", "if-modified-since")
-PRECONDITION_FIELDS = ("if-match", "if-unmodified-since", "if-range")
 
 
 def fields_never_reused(headers: Headers, options: CacheOptions) -> frozenset[str]:
@@ -79,32 +76,24 @@ def holds_fields_never_reused(headers: Headers, rd: ResponseDirectives, options:
 
 
 def conditional_headers(stored: StoredResponse) -> tuple[tuple[str, str], ...]:
-    """RFC 9111 §4.3.1: If-None-Match from ETag, If-Modified-Since from Last-Modified."""
+    """RFC 9111 §4.3.1: If-None-Match from ETag, If-Modified-Since from a valid Last-Modified."""
     fields: list[tuple[str, str]] = []
-    etag = stored.headers.get("etag")
-    if etag:
-        fields.append(("If-None-Match", etag))
-    last_modified = stored.headers.get("last-modified")
-    if last_modified and parse_http_date(last_modified) is not None:
-        fields.append(("If-Modified-Since", last_modified))
+    facts = stored.facts
+    if facts.etag:
+        fields.append(("If-None-Match", facts.etag))
+    if facts.last_modified is not None:
+        fields.append(("If-Modified-Since", facts.combined["last-modified"][1]))
     return tuple(fields)
 
 
 def is_conditional(req: RequestView) -> bool:
-    return req.headers.derived("is_conditional", _is_conditional_of)
-
-
-def _is_conditional_of(headers: Headers) -> bool:
-    return any(name in headers for name in CONDITIONAL_FIELDS)
+    """If-None-Match or If-Modified-Since (RFC 9110 §13.1): the caller validates its own copy."""
+    return req.facts.is_conditional
 
 
 def has_preconditions(req: RequestView) -> bool:
     """If-Match, If-Unmodified-Since and If-Range are for the origin to evaluate."""
-    return req.headers.derived("has_preconditions", _has_preconditions_of)
-
-
-def _has_preconditions_of(headers: Headers) -> bool:
-    return any(name in headers for name in PRECONDITION_FIELDS)
+    return req.facts.has_preconditions
 
 
 def evaluate_conditional(req: RequestView, stored: StoredResponse) -> bool:
@@ -113,7 +102,7 @@ def evaluate_conditional(req: RequestView, stored: StoredResponse) -> bool:
     inm = req.headers.get("if-none-match")
     if inm is not None:
         tags = parse_etags(inm)
-        etag = stored.headers.get("etag")
+        etag = stored.facts.etag
         if "*" in tags:
             return True
         return etag is not None and any(etag_weak_match(t, etag) for t in tags)
@@ -121,12 +110,9 @@ def evaluate_conditional(req: RequestView, stored: StoredResponse) -> bool:
     if ims is None:
         return False
     # RFC 9111 §4.3.2: Last-Modified, else Date, else the time the response was received
-    last_modified = parse_http_date(stored.headers.get("last-modified"))
-    if last_modified is None:
-        last_modified = parse_http_date(stored.headers.get("date"))
-    if last_modified is None:
-        last_modified = stored.response_time
-    return last_modified <= ims
+    facts = stored.facts
+    last_modified = facts.last_modified if facts.last_modified is not None else facts.date
+    return (stored.response_time if last_modified is None else last_modified) <= ims
 
 
 #: RFC 9110 §15.4.5: the fields a 304 carries from the 200 it stands for.
@@ -156,11 +142,11 @@ def validator_matches(stored: StoredResponse, resp: ResponseView) -> bool:
     """
     new_etag = resp.headers.get("etag")
     if new_etag:
-        old = stored.headers.get("etag")
+        old = stored.facts.etag
         return old is not None and etag_weak_match(old, new_etag)
-    new_lm = parse_http_date(resp.headers.get("last-modified"))
+    new_lm = parse_http_date(resp.headers.get("last-modified"), stored.response_time)
     if new_lm is not None:
-        old_lm = parse_http_date(stored.headers.get("last-modified"))
+        old_lm = stored.facts.last_modified
         return old_lm is None or old_lm == new_lm
     # No validator in the 304: it answers our conditional, built from this very response.
     return True
@@ -188,7 +174,7 @@ def freshen(
     body with ``"x"``) does not replace it: the stored body is the weak one, and §3.2
     lets a cache keep a field its stored response depends upon."""
     drop = set(NOT_UPDATED_BY_304) | set(parse_field_names(resp.headers.get("connection")))
-    old_etag, new_etag = stored.headers.get("etag"), resp.headers.get("etag")
+    old_etag, new_etag = stored.facts.etag, resp.headers.get("etag")
     if old_etag and new_etag and old_etag.strip().startswith("W/") and not new_etag.strip().startswith("W/"):
         drop.add("etag")  # weakly equal (the 304 selected it); else it is a contradiction
     headers = stored.headers.replaced(resp.headers.without(drop))

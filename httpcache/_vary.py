@@ -4,22 +4,27 @@ among matching stored responses. Pure; re-exported by ``policy``."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Optional, Sequence
 
-from ._headers import Headers, parse_field_names, parse_http_date
-from .models import CacheOptions, RequestView, StoredResponse
+from ._headers import Headers, parse_field_names
+from .models import CacheOptions, RequestView, StoredResponse, credential_digest
 
-__all__ = ["auth_digest", "most_recent", "normalize_field", "variant_matches", "vary_names", "vary_values"]
+__all__ = [
+    "auth_digest",
+    "most_recent",
+    "normalize_field",
+    "request_auth_digest",
+    "variant_matches",
+    "vary_names",
+    "vary_values",
+]
 
 
 def vary_names(headers: Headers) -> tuple[str, ...]:
-    """Field names listed by Vary, lower-cased (RFC 9111 §4.1)."""
-    return headers.derived("vary_names", _vary_names_of)
-
-
-def _vary_names_of(headers: Headers) -> tuple[str, ...]:
-    return tuple(parse_field_names(headers.get("vary")))
+    """Field names listed by Vary, lower-cased (RFC 9111 §4.1). A stored response keeps
+    its own: ``StoredResponse.facts.vary_names``."""
+    value = headers.get("vary")
+    return () if value is None else tuple(parse_field_names(value))
 
 
 #: Fields whose members are case-insensitive tokens with weights (RFC 9110 §12.5.3, §12.5.4):
@@ -65,25 +70,28 @@ def vary_values(req_headers: Headers, names: Sequence[str]) -> dict[str, Optiona
 
 
 def auth_digest(req_headers: Headers, options: CacheOptions) -> Optional[str]:
-    """In a private cache, a digest of the request's credentials (never the credentials)."""
+    """In a private cache, a digest of the request's credentials (never the credentials).
+    A request view has its own, worked out once: ``request_auth_digest``."""
     if options.shared:
         return None
-    return req_headers.derived("auth_digest", _auth_digest_of)
-
-
-def _auth_digest_of(req_headers: Headers) -> Optional[str]:
     value = req_headers.get("authorization")
-    if value is None:
-        return None
-    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return None if value is None else credential_digest(value)
+
+
+def request_auth_digest(req: RequestView, options: CacheOptions) -> Optional[str]:
+    """``auth_digest`` of a request, from its facts: in a private cache, a digest of its
+    Authorization, the implicit Vary of RFC 9111 §4.1 (§3.5); None in a shared cache."""
+    return None if options.shared else req.facts.auth_digest
 
 
 def variant_matches(req: RequestView, stored: StoredResponse, options: CacheOptions) -> bool:
     """RFC 9111 §4.1: the stored response's Vary fields match the request's, and (private
     mode) it was obtained with the same Authorization (or both without)."""
-    if stored.auth != auth_digest(req.headers, options):
+    if stored.auth != request_auth_digest(req, options):
         return False  # private mode: Authorization acts as an implicit Vary
-    names = vary_names(stored.headers)
+    names = stored.facts.vary_names
+    if not names:
+        return True
     if "*" in names:
         return False
     return all(normalize_field(req.headers.get_all(name), name) == stored.vary.get(name) for name in names)
@@ -93,4 +101,4 @@ def most_recent(candidates: list[StoredResponse]) -> Optional[StoredResponse]:
     """RFC 9111 §4.1: of several matching responses, the most recent by Date."""
     if len(candidates) < 2:
         return candidates[0] if candidates else None
-    return max(candidates, key=lambda s: (parse_http_date(s.headers.get("date")) or s.response_time, s.response_time))
+    return max(candidates, key=lambda s: (s.facts.date or s.response_time, s.response_time))

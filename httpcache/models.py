@@ -1,18 +1,27 @@
 """Frozen values the policy reasons about: request and response views, stored
-responses and the cache's options. No I/O here and no import of ``requests``."""
+responses and the cache's options. No I/O here and no import of ``requests``.
+
+A stored response and a request view carry their facts (``StoredFacts``,
+``RequestFacts``): what the policy and the transport read of them, parsed once when
+they are built (``__post_init__``), so a cache hit parses nothing.
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Callable, Mapping, Optional, TypeVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Callable, Mapping, NamedTuple, Optional, TypeVar
 
-from ._headers import Headers
+from ._directives import RequestDirectives, ResponseDirectives, parse_request_directives, parse_response_directives
+from ._headers import Headers, parse_age, parse_field_names, parse_http_date
 from .exceptions import HTTPCacheError
 
 if TYPE_CHECKING:
     from ._body import StoredBody
 
-__all__ = ["CacheOptions", "RequestView", "ResponseView", "StoredResponse"]
+__all__ = ["CacheOptions", "RequestFacts", "RequestView", "ResponseView", "StoredFacts", "StoredResponse"]
 
 _T = TypeVar("_T")
 
@@ -94,13 +103,63 @@ def _is_token(name: str) -> bool:
     return bool(name) and all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in name)
 
 
+#: Request fields that make a request conditional (RFC 9110 §13.1), and those whose
+#: preconditions are for the origin to evaluate (If-Match, If-Unmodified-Since, If-Range).
+CONDITIONAL_FIELDS = ("if-none-match", "if-modified-since")
+PRECONDITION_FIELDS = ("if-match", "if-unmodified-since", "if-range")
+
+
+class RequestFacts(NamedTuple):
+    """What the policy reads of a request, parsed once when its view is built.
+
+    ``directives``: its Cache-Control (RFC 9111 §5.2.1), or Pragma without it (§5.4);
+    ``is_conditional``: If-None-Match or If-Modified-Since (RFC 9110 §13.1);
+    ``has_preconditions``: If-Match, If-Unmodified-Since or If-Range;
+    ``auth_digest``: a SHA-256 hex digest of its Authorization, or None: in a private cache
+    credentials act as an implicit Vary (the digest, never the credentials, is compared and
+    stored).
+    """
+
+    directives: RequestDirectives
+    is_conditional: bool
+    has_preconditions: bool
+    auth_digest: Optional[str]
+
+
+_CONDITIONAL = frozenset(CONDITIONAL_FIELDS)
+_PRECONDITIONS = frozenset(PRECONDITION_FIELDS)
+
+
+def _request_facts(headers: Headers) -> RequestFacts:
+    cc_value = headers.get("cache-control")
+    authorization = headers.get("authorization")
+    return RequestFacts(
+        parse_request_directives(cc_value, headers.get("pragma") if cc_value is None else None),
+        headers.has_any(_CONDITIONAL),
+        headers.has_any(_PRECONDITIONS),
+        None if authorization is None else credential_digest(authorization),
+    )
+
+
+def credential_digest(value: str) -> str:
+    """A SHA-256 hex digest of a credential (an Authorization value): what is compared and
+    stored in its place (RFC 9111 §4.1: private mode's implicit Vary)."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 @dataclass(frozen=True)
 class RequestView:
-    """What the policy needs of a request: method, absolute URL, header fields."""
+    """What the policy needs of a request: method, absolute URL, header fields; and its
+    ``facts``, parsed from them once, when it is built."""
 
     method: str
     url: str
     headers: Headers
+    facts: RequestFacts = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # a field derived from the others, computed once at construction (frozen: no write later)
+        object.__setattr__(self, "facts", _request_facts(self.headers))
 
 
 @dataclass(frozen=True)
@@ -112,6 +171,85 @@ class ResponseView:
     reason: str = ""
 
 
+class StoredFacts(NamedTuple):
+    """What the policy and the transport read of a stored response, parsed once when it is
+    built (written, decoded or freshened) and kept with it, never recomputed.
+
+    For the policy: ``directives`` (Cache-Control, RFC 9111 §5.2.2); ``date``, ``expires``,
+    ``last_modified`` (HTTP-dates, RFC 9110 §5.6.7, two-digit years placed against the time
+    it was received; None when absent or invalid), ``has_expires`` (an Expires is there:
+    an invalid one means already expired, §5.3); ``age`` (the Age field, §5.1);
+    ``corrected_initial_age`` (§4.2.3: apparent age, corrected Age and response delay);
+    ``etag``; ``vary_names`` (§4.1, lower-cased).
+
+    For building responses from it (the transport): ``lines_without_age`` (its field lines
+    but Age, in order); ``combined`` (lower-cased name -> (first name, every value joined
+    with ", "), RFC 9110 §5.3, in first-seen order, Age left out: a response built from it
+    carries its own); ``identity_coded`` (no content coding, RFC 9110 §8.4.1);
+    ``content_type``.
+
+    The facts hold for any options. What depends on them (a surrogate's targeted field,
+    RFC 9213, and its Surrogate-Control) is read from the stored fields by ``_directives``'
+    parsers, memoised by field value. A ``NamedTuple``: immutable, and cheap to build (each
+    decoded entry builds one).
+    """
+
+    directives: ResponseDirectives
+    date: Optional[float]
+    expires: Optional[float]
+    has_expires: bool
+    last_modified: Optional[float]
+    age: Optional[int]
+    corrected_initial_age: float
+    etag: Optional[str]
+    vary_names: tuple[str, ...]
+    lines_without_age: tuple[tuple[str, str], ...]
+    combined: Mapping[str, tuple[str, str]]
+    identity_coded: bool
+    content_type: Optional[str]
+
+
+def _stored_facts(headers: Headers, request_time: float, response_time: float) -> StoredFacts:
+    has_age = headers.has_any(_AGE)
+    age = parse_age(headers.get("age")) if has_age else None
+    lines = tuple(line for line in headers.items() if line[0].lower() != "age") if has_age else headers.items()
+    combined = headers.combined(leave_out="age")
+    get = combined.get
+    cache_control, date_line, expires_line = get("cache-control"), get("date"), get("expires")
+    last_modified_line, etag_line, vary_line = get("last-modified"), get("etag"), get("vary")
+    coding_line, type_line = get("content-encoding"), get("content-type")
+    date = None if date_line is None else parse_http_date(date_line[1], response_time)
+    # RFC 9111 §4.2.3: corrected_initial_age = max(apparent_age, corrected_age_value); a Date
+    # ahead of our clock gives an apparent age of 0, never a negative one
+    apparent_age = 0.0 if date is None else max(0.0, response_time - date)
+    corrected_age_value = (age or 0) + max(0.0, response_time - request_time)
+    coding = None if coding_line is None else coding_line[1].strip().lower()
+    return StoredFacts(
+        parse_response_directives(None if cache_control is None else cache_control[1]),
+        date,
+        None if expires_line is None else parse_http_date(expires_line[1], response_time),
+        expires_line is not None,
+        None if last_modified_line is None else parse_http_date(last_modified_line[1], response_time),
+        age,
+        max(apparent_age, corrected_age_value),
+        None if etag_line is None else etag_line[1],
+        () if vary_line is None else _field_names(vary_line[1]),
+        lines,
+        MappingProxyType(combined),
+        coding is None or coding in ("", "identity"),
+        None if type_line is None else type_line[1],
+    )
+
+
+_AGE = frozenset({"age"})
+
+
+@functools.lru_cache(maxsize=256)
+def _field_names(value: str) -> tuple[str, ...]:
+    """``parse_field_names`` as a tuple, memoised by the value (a Vary: few distinct ones)."""
+    return tuple(parse_field_names(value))
+
+
 @dataclass(frozen=True)
 class StoredResponse:
     """A response in the cache, with what §4.2.3 and §4.1 need to judge it later.
@@ -121,6 +259,8 @@ class StoredResponse:
     the Authorization the response was obtained with (private mode), or None.
     ``stream``: for a body too large to read at once, the open handle it is read
     through (``body`` is then empty); ``body_length`` is the body's size either way.
+    ``facts``: what is read of it, parsed from the fields above once, when it is built
+    (``replace`` builds a new one, with its own facts).
     """
 
     url: str
@@ -134,15 +274,36 @@ class StoredResponse:
     vary: Mapping[str, Optional[str]] = field(default_factory=dict)
     auth: Optional[str] = None
     stream: Optional[StoredBody] = field(default=None, compare=False, repr=False)
+    facts: StoredFacts = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # a field derived from the others, computed once at construction (frozen: no write later)
+        object.__setattr__(self, "facts", _stored_facts(self.headers, self.request_time, self.response_time))
+
+    def __reduce__(self) -> tuple[type[StoredResponse], tuple[object, ...]]:
+        """Pickled and copied as its fields, built again (its facts are worked out anew)."""
+        return type(self), (
+            self.url,
+            self.method,
+            self.status,
+            self.reason,
+            self.headers,
+            self.body,
+            self.request_time,
+            self.response_time,
+            self.vary,
+            self.auth,
+            self.stream,
+        )
 
     @property
     def body_length(self) -> int:
         return self.stream.length if self.stream is not None else len(self.body)
 
     def derived(self, name: str, compute: Callable[[StoredResponse], _T]) -> _T:
-        """``compute(self)`` worked out once (a stored response is frozen, and a hit on an
-        in-memory store sees the same one again). Kept beside the fields, never compared or
-        copied by ``replace``; racing threads may both compute it and get equal values."""
+        """Deprecated: read ``facts`` instead (parsed once, at construction). Kept only
+        until its last caller (the transport's hit template) moves to ``facts``; it memoises
+        ``compute(self)`` beside the fields, never compared or copied by ``replace``."""
         memo = vars(self)
         try:
             return memo[name]  # type: ignore[no-any-return]

@@ -33,6 +33,7 @@ from ._directives import SurrogateDirectives as SurrogateDirectives
 from ._directives import effective_directives as effective_directives
 from ._directives import request_directives as request_directives
 from ._directives import response_directives as response_directives
+from ._directives import stored_directives
 from ._directives import surrogate_directives as surrogate_directives
 from ._freshness import HEURISTIC_STATUSES as HEURISTIC_STATUSES
 from ._freshness import PERMANENT_REDIRECTS as PERMANENT_REDIRECTS
@@ -83,6 +84,7 @@ from ._validation import without_fields_never_reused as without_fields_never_reu
 from ._vary import auth_digest as auth_digest
 from ._vary import most_recent as most_recent
 from ._vary import normalize_field as normalize_field
+from ._vary import request_auth_digest as request_auth_digest
 from ._vary import variant_matches as variant_matches
 from ._vary import vary_names as vary_names
 from ._vary import vary_values as vary_values
@@ -111,7 +113,7 @@ def not_storable_reason(req: RequestView, resp: ResponseView, options: CacheOpti
         return "206 without one byte Content-Range of known length (RFC 9111 §3.3)"
     if "range" in req.headers and resp.status not in (200, 206):
         return "answer to a Range request that is neither 200 nor 206 (RFC 9111 §3.3)"
-    if request_directives(req.headers).no_store:
+    if req.facts.directives.no_store:
         return "request no-store (RFC 9111 §5.2.1.5)"
     rd = effective_directives(resp.headers, options)
     sd = surrogate_directives(resp.headers, options)
@@ -209,12 +211,12 @@ def _stale_forbidden(rd: ResponseDirectives, options: CacheOptions) -> Optional[
 
 def decide(req: RequestView, stored: Optional[StoredResponse], now: float, options: CacheOptions) -> Decision:
     """RFC 9111 §4: may ``stored`` satisfy ``req`` at ``now``, and if not, what to send."""
-    rq = request_directives(req.headers)
+    rq = req.facts.directives
     if stored is None:
         if rq.only_if_cached:
             return GatewayTimeout("only-if-cached and nothing stored (RFC 9111 §5.2.1.7)")
         return Miss("nothing stored (RFC 9111 §4)")
-    rd = effective_directives(stored.headers, options)
+    rd = stored_directives(stored, options)
     age = current_age(stored, now)
     lifetime = freshness_lifetime(stored, options)
     fresh = lifetime > age  # §4.2
@@ -260,10 +262,10 @@ def stale_if_error_allowed(
 ) -> bool:
     """RFC 5861 §4: on an error, may the stale response be served? Never against
     must-revalidate and its kin (RFC 9111 §4.2.4 "MUST NOT")."""
-    rd = effective_directives(stored.headers, options)
+    rd = stored_directives(stored, options)
     if _stale_forbidden(rd, options) is not None or holds_fields_never_reused(stored.headers, rd, options):
         return False
-    windows = [w for w in (rd.stale_if_error, request_directives(req.headers).stale_if_error) if w is not None]
+    windows = [w for w in (rd.stale_if_error, req.facts.directives.stale_if_error) if w is not None]
     return bool(windows) and age - lifetime <= max(windows)
 
 

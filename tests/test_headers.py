@@ -211,6 +211,27 @@ def test_parse_http_date_rfc850_two_digit_year_window_rfc9110_5_6_7(value: str, 
     assert time.gmtime(ts).tm_year == year
 
 
+@pytest.mark.parametrize(
+    ("value", "year"),
+    [
+        pytest.param("Sunday, 06-Nov-94 08:49:37 GMT", 1994, id="5.6.7-rfc850-94"),
+        pytest.param("Thursday, 06-Nov-69 08:49:37 GMT", 1969, id="5.6.7-rfc850-69"),
+        pytest.param("Monday, 06-Nov-23 08:49:37 GMT", 2023, id="5.6.7-rfc850-23"),
+        pytest.param("Monday, 06-Nov-68 08:49:37 GMT", 2068, id="5.6.7-rfc850-68"),
+    ],
+)
+def test_parse_http_date_rfc850_without_now_reads_no_clock(
+    value: str, year: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_clock() -> float:
+        raise AssertionError("parse_http_date read the clock")
+
+    monkeypatch.setattr(time, "time", no_clock)
+    ts = parse_http_date(value)
+    assert ts is not None
+    assert time.gmtime(ts).tm_year == year
+
+
 INVALID_DATES = [
     pytest.param(None, id="absent"),
     pytest.param("", id="empty"),
