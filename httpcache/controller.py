@@ -8,13 +8,13 @@ skipped write and a (rate-limited) warning, never an exception to the caller.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
 from . import _variants, policy, serialize
 from ._coalesce import _Coalescer
+from ._decoded import DecodedEntries
 from ._refresh import _Refresher
 from ._spool import Spool
 from ._store import StoreAccess, Value, close
@@ -26,9 +26,6 @@ log = logging.getLogger("httpcache")
 
 __all__ = ["CacheController", "Lookup"]
 
-#: Bounds of the memo of decoded entries (see ``_DecodedMemo``).
-MEMO_ENTRIES = 1024
-MEMO_BYTES = 16 * 1024 * 1024
 
 _Value = Value
 #: Publishes a value under a key with an expiry hint; True if it was stored.
@@ -61,68 +58,6 @@ def _release(stored: Optional[StoredResponse]) -> None:
         stored.stream.release()
 
 
-class _DecodedMemo:
-    """Decoded entries, so a hit on an unchanged value skips decoding it.
-
-    An entry is reused only when the store hands back the same value: the very
-    same ``bytes`` object, as an in-memory store does until the value is replaced
-    (no comparison needed), or an equal copy, as a file or a socket store does (a
-    comparison of the bytes, far cheaper than decoding them). After ``_GIVE_UP``
-    reads of changed values with fewer reuses, the memo turns itself off.
-    Bounded by ``MEMO_ENTRIES`` and ``MEMO_BYTES`` (bodies); dropped whole when full.
-    """
-
-    _GIVE_UP = 256
-
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[object, StoredResponse]] = {}
-        self._bytes = 0
-        self._reused = 0
-        self._renewed = 0
-        self.enabled = True
-        self._lock = threading.Lock()
-
-    def get(self, key: str, value: object) -> Optional[StoredResponse]:
-        hit = self._entries.get(key)
-        if hit is None:
-            return None
-        if hit[0] is value or hit[0] == value:
-            self._reused += 1
-            return hit[1]
-        self._renewed += 1
-        if self._renewed >= self._GIVE_UP and self._renewed > self._reused:
-            self.enabled = False
-            self.clear()
-        return None
-
-    def keeps(self, size: int) -> bool:
-        """Would an entry with a body of ``size`` bytes be kept?"""
-        return self.enabled and size <= MEMO_BYTES // 8
-
-    def put(self, key: str, value: object, stored: StoredResponse) -> None:
-        size = len(stored.body)
-        if not self.keeps(size):
-            return
-        with self._lock:
-            if len(self._entries) >= MEMO_ENTRIES or self._bytes + size > MEMO_BYTES:
-                self._entries, self._bytes = {}, 0
-            old = self._entries.get(key)
-            if old is not None:
-                self._bytes -= len(old[1].body)
-            self._entries[key] = (value, stored)
-            self._bytes += size
-
-    def forget(self, key: str) -> None:
-        with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._bytes -= len(old[1].body)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries, self._bytes = {}, 0
-
-
 class CacheController:
     """Decides, per request and response, what to serve, store, revalidate or invalidate."""
 
@@ -135,7 +70,7 @@ class CacheController:
         self.options = options if options is not None else CacheOptions()
         self.clock = clock
         self.backend = StoreAccess(cache if cache is not None else DictCache())  # every store call, failing open
-        self._memo = _DecodedMemo()
+        self._memo: DecodedEntries[StoredResponse] = DecodedEntries()
         self._locks = _variants.KeyLocks()  # per primary key: writers of other URLs never wait
         self.refresher = _Refresher()
         self.coalescer = _Coalescer()
@@ -178,7 +113,7 @@ class CacheController:
         def publish(key: str, ttl: Optional[float]) -> bool:
             if not self.backend.set(key, value, ttl):
                 return False
-            if stored is not None and self._memo.enabled:
+            if stored is not None:
                 self._memo.put(key, value, stored)
             return True
 
@@ -254,7 +189,7 @@ class CacheController:
 
     def _memoised(self, key: str, data: _Value, url: str) -> Optional[StoredResponse]:
         """The decoded response for ``data`` if it is the very value decoded before."""
-        if not self._memo.enabled or isinstance(data, ValueReader):
+        if isinstance(data, ValueReader):
             return None
         stored = self._memo.get(key, data)
         return stored if stored is not None and stored.url == url else None
@@ -267,7 +202,6 @@ class CacheController:
         stored = None if memo_checked else self._memoised(key, data, url)
         if stored is not None:
             return stored
-        memo = self._memo if self._memo.enabled and not isinstance(data, ValueReader) else None
         try:
             if isinstance(data, ValueReader):
                 stored = serialize.load_response_from(data, url)
@@ -275,8 +209,8 @@ class CacheController:
                     stored.stream.on_damage = lambda: self._drop_corrupt(key, "body does not match its checksum")
             else:
                 stored = serialize.load_response(data, url)
-                if stored is not None and memo is not None:
-                    memo.put(key, data, stored)
+                if stored is not None and isinstance(data, bytes):
+                    self._memo.put(key, data, stored)
         except Exception as exc:  # noqa: BLE001 - a reader failing is a miss
             close(data)
             self.backend.warn("read", key, exc)

@@ -1,5 +1,6 @@
-"""The hit path's shortcuts: decoded entries reused while the store hands back the
-same value, and bodies handed over already read when the caller did not stream."""
+"""The hit path's shortcuts, tested for what they must never change: the decoded-entry
+memo (a value changed in the store is never served from it; it is bounded in bytes), and
+bodies handed over already read when the caller did not stream."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from _e2e_helpers import from_cache
 from _policy_helpers import NOW, URL
 from origin import Origin, Reply
 
-from httpcache import DictCache, controller, serialize
+from httpcache import DictCache, serialize
+from httpcache._decoded import DecodedEntries
 from httpcache._headers import Headers
 from httpcache.cache import BaseCache
 from httpcache.controller import CacheController
 from httpcache.keys import cache_key
-from httpcache.models import RequestView, ResponseView, StoredResponse
+from httpcache.models import RequestView, ResponseView
 
 GET = RequestView("GET", URL, Headers())
 
@@ -44,35 +46,6 @@ class CopyingStore(BaseCache):
         self.data.pop(key, None)
 
 
-def test_unchanged_value_is_decoded_once() -> None:
-    ctl = CacheController(DictCache(), clock=lambda: NOW)
-    fill(ctl)
-    first, second = ctl.lookup(GET).stored, ctl.lookup(GET).stored
-    assert first is not None and first is second
-
-
-def test_what_was_just_stored_is_not_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
-    decoded: list[object] = []
-    real = serialize.load_response
-
-    def counting(data: object, url: Optional[str] = None) -> Optional[StoredResponse]:
-        decoded.append(data)
-        return real(data, url)
-
-    monkeypatch.setattr(serialize, "load_response", counting)
-    ctl = CacheController(DictCache(), clock=lambda: NOW)
-    fill(ctl, body=b"stored")
-    found = ctl.lookup(GET).stored
-    assert found is not None and found.body == b"stored"
-    assert decoded == []  # the writer's own StoredResponse, not a decoding of its value
-    other = CacheController(DictCache(), clock=lambda: NOW)  # its own memo: the value is new to it
-    other.cache = ctl.cache
-    found = other.lookup(GET).stored
-    assert found is not None and found.body == b"stored"
-    assert len(decoded) == 1  # decoded, as it must be, and only once
-    assert other.lookup(GET).stored is found and len(decoded) == 1
-
-
 def test_replaced_value_is_decoded_again() -> None:
     ctl = CacheController(DictCache(), clock=lambda: NOW)
     fill(ctl, body=b"old")
@@ -83,54 +56,67 @@ def test_replaced_value_is_decoded_again() -> None:
     assert (old.body, new.body) == (b"old", b"new")
 
 
-def test_deleted_value_is_forgotten() -> None:
+def test_deleted_value_is_gone() -> None:
     ctl = CacheController(DictCache(), clock=lambda: NOW)
     fill(ctl)
     assert ctl.lookup(GET).stored is not None
     ctl.invalidate([URL])
     assert ctl.lookup(GET).stored is None
-    assert ctl._memo._entries == {}
 
 
-def test_equal_copies_reuse_the_decoded_entry_and_changed_values_do_not() -> None:
-    store = CopyingStore()
+@pytest.mark.parametrize("store_class", [DictCache, CopyingStore])
+def test_a_value_changed_in_the_store_is_never_served_from_the_memo(store_class: type[BaseCache]) -> None:
+    """Whoever changes a value (another process, a hand edit, damage), the next lookup
+    sees the change: the memo is checked against the value the store hands back."""
+    store = store_class()
     ctl = CacheController(store, clock=lambda: NOW)
     fill(ctl, body=b"one")
-    first, second = ctl.lookup(GET).stored, ctl.lookup(GET).stored
-    assert first is not None and first is second, "an equal copy is the same value"
+    first = ctl.lookup(GET).stored
+    assert first is not None and first.body == b"one"
     key = cache_key("GET", URL)
-    value = store.data[key]
-    old = serialize.load_response(value)
+    data: dict[str, bytes] = store.data  # type: ignore[attr-defined]
+    old = serialize.load_response(data[key])
     assert old is not None
-    store.data[key] = serialize.dump_response(old.replace(body=b"two"))  # the same length, changed bytes
+    data[key] = serialize.dump_response(old.replace(body=b"two"))  # the same length, changed bytes
     changed = ctl.lookup(GET).stored
-    assert changed is not None and changed is not first and changed.body == b"two"
-    store.data[key] = store.data[key].replace(b"two", b"six")  # damaged: fails its checksum
+    assert changed is not None and changed.body == b"two"
+    data[key] = data[key].replace(b"two", b"six")  # damaged: fails its checksum
     assert ctl.lookup(GET).stored is None
-    assert key not in store.data  # deleted
+    assert key not in data  # deleted
 
 
-def test_memo_gives_up_when_values_keep_changing() -> None:
+def test_what_was_stored_is_served_the_same_by_another_controller() -> None:
+    """A controller that decodes the value itself (no memo of it) serves what the writer's
+    own memo serves."""
     ctl = CacheController(DictCache(), clock=lambda: NOW)
-    fill(ctl)
-    key = cache_key("GET", URL)
-    for n in range(controller._DecodedMemo._GIVE_UP):
-        assert ctl._memo.get(key, b"changed %d" % n) is None
-    assert not ctl._memo.enabled and ctl._memo._entries == {}
-    assert ctl.lookup(GET).stored is not None  # still served, decoded every time
+    fill(ctl, body=b"stored")
+    other = CacheController(ctl.cache, clock=lambda: NOW)
+    mine, theirs = ctl.lookup(GET).stored, other.lookup(GET).stored
+    assert mine is not None and theirs is not None
+    assert (mine.body, mine.headers, mine.status) == (theirs.body, theirs.headers, theirs.status)
 
 
-def test_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(controller, "MEMO_ENTRIES", 3)
-    ctl = CacheController(DictCache(), clock=lambda: NOW)
-    for i in range(10):
-        url = f"{URL}{i}"
-        fill(ctl, url)
-        assert ctl.lookup(RequestView("GET", url, Headers())).stored is not None
-        assert len(ctl._memo._entries) <= 3
-    monkeypatch.setattr(controller, "MEMO_BYTES", 64)
-    fill(ctl, body=b"x" * 100)  # over MEMO_BYTES // 8: decoded every time, never kept
-    assert ctl.lookup(GET).stored is not ctl.lookup(GET).stored
+def test_the_memo_is_bounded_in_bytes() -> None:
+    memo: DecodedEntries[str] = DecodedEntries(max_bytes=64 * 1024)
+    for i in range(100):
+        memo.put(f"k{i}", b"v" * 1000, f"decoded {i}")
+        assert memo.size()[1] <= 64 * 1024
+    entries, _ = memo.size()
+    assert 0 < entries < 100
+    assert memo.get("k99", b"v" * 1000) == "decoded 99"  # the most recent is kept
+    assert memo.get("k0", b"v" * 1000) is None  # the oldest went first
+    memo.put("big", b"x" * (64 * 1024), "too big")  # over a sixteenth of the bound: never kept
+    assert memo.get("big", b"x" * (64 * 1024)) is None
+
+
+def test_the_memo_serves_only_the_value_it_decoded() -> None:
+    memo: DecodedEntries[str] = DecodedEntries()
+    memo.put("k", b"value one", "one")
+    assert memo.get("k", b"value one") == "one"
+    assert memo.get("k", bytes(bytearray(b"value one"))) == "one"  # an equal copy
+    assert memo.get("k", b"value two") is None
+    memo.forget("k")
+    assert memo.get("k", b"value one") is None
 
 
 @pytest.mark.e2e

@@ -1,0 +1,86 @@
+"""The one decoded-entry cache (DESIGN.md rule 4: a memo with one owner and a bound in bytes).
+
+A hit on an entry decoded a moment ago skips decoding it again. An entry is reused only for
+the very value it was decoded from: the same ``bytes`` object, as an in-memory store hands
+back until the value is replaced, or equal bytes, as a file or a socket store hands back (one
+comparison, far cheaper than decoding). A replaced or damaged value is therefore never
+served from here, whoever changed it.
+
+Least recently used first out, bounded by ``MAX_BYTES``: each entry counts the length of its
+value plus ``OVERHEAD`` for the decoded objects. Kept small on purpose: it serves the URLs
+hit again and again, while a hit spread over many entries is made cheap by decoding cheaply,
+not by keeping everything decoded. Keys are cache keys (a variant's holds a digest of the
+credentials it was stored for, never them); values are what the store holds.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Generic, Optional, TypeVar
+
+__all__ = ["MAX_BYTES", "OVERHEAD", "DecodedEntries"]
+
+#: The bound: values' lengths plus ``OVERHEAD`` each.
+MAX_BYTES = 4 * 1024 * 1024
+#: What one decoded entry costs beyond its value (objects, fields, facts), counted.
+OVERHEAD = 2048
+
+_T = TypeVar("_T")
+
+
+class DecodedEntries(Generic[_T]):
+    """Decoded entries by key, each with the value it was decoded from (see the module)."""
+
+    def __init__(self, max_bytes: int = MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, tuple[bytes, _T, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str, value: object) -> Optional[_T]:
+        """The entry decoded from ``value`` at ``key``, if it is here."""
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                return None
+            kept, decoded, _ = found
+            if kept is not value and kept != value:
+                return None
+            self._entries.move_to_end(key)
+            return decoded
+
+    def keeps(self, size: int) -> bool:
+        """Would an entry for a value of ``size`` bytes be kept?"""
+        return size + OVERHEAD <= self.max_bytes // 16
+
+    def put(self, key: str, value: bytes, decoded: _T) -> None:
+        """Keep ``decoded``, the entry at ``key`` decoded from ``value``."""
+        cost = len(value) + OVERHEAD
+        if not self.keeps(len(value)):
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old[2]
+            self._entries[key] = (value, decoded, cost)
+            self._bytes += cost
+            while self._bytes > self.max_bytes:
+                _, (_, _, dropped) = self._entries.popitem(last=False)
+                self._bytes -= dropped
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old[2]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+    def size(self) -> tuple[int, int]:
+        """``(entries, bytes counted)``."""
+        with self._lock:
+            return len(self._entries), self._bytes
