@@ -133,7 +133,10 @@ def _hit_template(stored: StoredResponse) -> _HitTemplate:
         low = name.lower()
         seen = folded.get(low)
         folded[low] = (name, value) if seen is None else (seen[0], f"{seen[1]}, {value}")
-    encoding = get_encoding_from_headers(CaseInsensitiveDict(dict(folded.values())))
+    content_type = folded.get("content-type")  # all that requests reads the encoding from
+    encoding = None
+    if content_type:
+        encoding = get_encoding_from_headers(CaseInsensitiveDict({"Content-Type": content_type[1]}))
     return _HitTemplate(lines, folded, encoding, _identity_coded(stored.headers))
 
 

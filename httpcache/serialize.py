@@ -120,20 +120,21 @@ def _unpack(kind: bytes, data: object) -> Optional[tuple[object, bytes]]:
     """(metadata, body) of a whole value, its structure and both checksums checked."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         return None
-    view = bytes(data)
+    view = bytes(data)  # no copy of bytes
     length = _meta_length(view[:_PREFIX_LEN], kind, len(view))
     if length is None:
         return None
-    body_start, body_end = _PREFIX_LEN + length + _CRC.size, len(view) - _TRAILER.size
-    body_length, body_crc = _TRAILER.unpack(view[body_end:])
+    meta_end = _PREFIX_LEN + length
+    body_start, body_end = meta_end + _CRC.size, len(view) - _TRAILER.size
+    body_length, body_crc = _TRAILER.unpack_from(view, body_end)
     if body_length != body_end - body_start:
         return None
-    if not _head_intact(view[:body_start]):
-        return None
     with memoryview(view) as whole:
+        if zlib.crc32(whole[:meta_end]) != _CRC.unpack_from(view, meta_end)[0]:
+            return None
         if zlib.crc32(whole[body_start:body_end]) != body_crc:
             return None
-    meta = _decode_meta(view[_PREFIX_LEN : _PREFIX_LEN + length])
+    meta = _decode_meta(view[_PREFIX_LEN:meta_end])
     if meta is None:
         return None
     return meta, view[body_start:body_end]
@@ -214,37 +215,44 @@ def _response(
 ) -> Optional[StoredResponse]:
     if not isinstance(meta, dict):
         return None
-    headers = meta.get("headers")
+    stored_url, method, status, reason = meta.get("url"), meta.get("method"), meta.get("status"), meta.get("reason")
+    request_time, response_time = meta.get("request_time"), meta.get("response_time")
+    auth = meta.get("auth")
+    if not (
+        type(stored_url) is str
+        and type(method) is str
+        and type(status) is int
+        and type(reason) is str
+        and isinstance(request_time, (int, float))
+        and isinstance(response_time, (int, float))
+        and (auth is None or type(auth) is str)
+    ):
+        return None
+    if url is not None and stored_url != url:
+        return None
+    lines = meta.get("headers")
     vary = _str_map(meta.get("vary"))
-    try:
-        if not (
-            isinstance(meta.get("url"), str)
-            and isinstance(meta.get("method"), str)
-            and type(meta.get("status")) is int
-            and isinstance(meta.get("reason"), str)
-            and isinstance(meta.get("request_time"), (int, float))
-            and isinstance(meta.get("response_time"), (int, float))
-            and isinstance(headers, list)
-            and all(isinstance(h, list) and len(h) == 2 and all(isinstance(x, str) for x in h) for h in headers)
-            and vary is not None
-            and _opt_str(meta.get("auth"))
-        ):
+    if type(lines) is not list or vary is None:
+        return None
+    items: list[tuple[str, str]] = []
+    for line in lines:
+        if type(line) is not list or len(line) != 2:
             return None
-    except RecursionError:
-        return None
-    if url is not None and meta["url"] != url:
-        return None
+        name, value = line
+        if type(name) is not str or type(value) is not str:
+            return None
+        items.append((name, value))
     return StoredResponse(
-        url=meta["url"],
-        method=meta["method"],
-        status=meta["status"],
-        reason=meta["reason"],
-        headers=Headers((h[0], h[1]) for h in headers),
+        url=stored_url,
+        method=method,
+        status=status,
+        reason=reason,
+        headers=Headers(items),
         body=body,
-        request_time=float(meta["request_time"]),
-        response_time=float(meta["response_time"]),
+        request_time=float(request_time),
+        response_time=float(response_time),
         vary=vary,
-        auth=meta.get("auth"),
+        auth=auth,
         stream=StoredBody(*section) if section is not None else None,
     )
 
