@@ -4,10 +4,10 @@ ones. Private to ``adapter``."""
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Union
 
 from requests.adapters import HTTPAdapter
@@ -107,37 +107,11 @@ def _response_view(resp: Response) -> ResponseView:
     return ResponseView(int(resp.status_code), Headers(items), resp.reason or "")
 
 
-def _identity_coded(headers: Headers) -> bool:
-    """Is the body as stored what the caller reads (no Content-Encoding to decode)?
-    RFC 9110 §8.4.1: ``identity`` is a synonym for no coding."""
-    coding = headers.get("content-encoding")
-    return coding is None or coding.strip().lower() in ("", "identity")
-
-
-@dataclass(frozen=True)
-class _HitTemplate:
-    """What every response built from one stored response shares, worked out once
-    (see ``StoredResponse.derived``): its header lines without Age, the same lines as
-    requests' ``CaseInsensitiveDict`` keeps them, the text encoding, the content coding."""
-
-    lines: tuple[tuple[str, str], ...]
-    folded: dict[str, tuple[str, str]]
-    encoding: Optional[str]
-    identity: bool
-
-
-def _hit_template(stored: StoredResponse) -> _HitTemplate:
-    lines = tuple((name, value) for name, value in stored.headers.items() if name.lower() != "age")
-    folded: dict[str, tuple[str, str]] = {}
-    for name, value in lines:  # as HTTPHeaderDict shows them: the first name, values joined by ", "
-        low = name.lower()
-        seen = folded.get(low)
-        folded[low] = (name, value) if seen is None else (seen[0], f"{seen[1]}, {value}")
-    content_type = folded.get("content-type")  # all that requests reads the encoding from
-    encoding = None
-    if content_type:
-        encoding = get_encoding_from_headers(CaseInsensitiveDict({"Content-Type": content_type[1]}))
-    return _HitTemplate(lines, folded, encoding, _identity_coded(stored.headers))
+@functools.lru_cache(maxsize=256)
+def _encoding_of(content_type: str) -> Optional[str]:
+    """The text encoding requests gives a response of this Content-Type (memoised by the
+    field value: few distinct ones)."""
+    return get_encoding_from_headers(CaseInsensitiveDict({"Content-Type": content_type}))
 
 
 def _with_fields(
@@ -190,26 +164,27 @@ def _build_hit(
     connection: HTTPAdapter,
     request: PreparedRequest,
     stored: StoredResponse,
-    template: _HitTemplate,
     body: Union[bytes, io.RawIOBase],
     age: float,
     preload: bool,
 ) -> Response:
-    """A response from a stored one, from its template: the same ``Response`` that
+    """A response from a stored one, from its facts (``StoredResponse.facts``, parsed once
+    when it was decoded or written): the same ``Response`` that
     ``HTTPAdapter.build_response`` makes of the same urllib3 response, built directly.
     (build_response's cookie step does nothing for a response that did not come off a
     connection; the session's own cookie step runs as for any response.)"""
     preloaded = preload and isinstance(body, bytes) and _PRELOAD
     age_value = policy.age_header(age)  # RFC 9111 §5.1
-    raw = _raw_response(request, stored.status, stored.reason, template.lines, age_value, body, preloaded)
+    facts = stored.facts
+    raw = _raw_response(request, stored.status, stored.reason, facts.lines_without_age, age_value, body, preloaded)
     resp = Response()
     resp.status_code = stored.status
     headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
     store = headers._store  # type: ignore[attr-defined]  # checked: _cid_store_usable
-    store.update(template.folded)
+    store.update(facts.combined)
     store["age"] = ("Age", age_value)
     resp.headers = headers
-    resp.encoding = template.encoding
+    resp.encoding = None if facts.content_type is None else _encoding_of(facts.content_type)
     resp.raw = raw
     resp.reason = stored.reason
     resp.url = request.url.decode("utf-8") if isinstance(request.url, bytes) else str(request.url)

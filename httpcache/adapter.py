@@ -23,7 +23,6 @@ from ._headers import Headers
 from ._messages import (
     _build_hit,
     _discard,
-    _hit_template,
     _mark,
     _preloaded,
     _raw_response,
@@ -114,8 +113,7 @@ class _RequestsTransport:
     def hit(self, call: _Call, stored: StoredResponse, body: Body, age: float, preloaded: bool) -> Response:
         adapter, request = self._adapter, call.request.prepared
         if adapter._own_build:
-            template = stored.derived("hit_template", _hit_template)
-            return _build_hit(adapter, request, stored, template, body, age, preloaded)
+            return _build_hit(adapter, request, stored, body, age, preloaded)
         return self._build(request, stored.status, stored.reason, stored.headers, body, age, preloaded)
 
     def build(

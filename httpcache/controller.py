@@ -165,7 +165,7 @@ class CacheController:
             if refs is None:
                 self._drop_corrupt(key, "undecodable variant index")
                 return []
-            auth = policy.auth_digest(req.headers, self.options)
+            auth = policy.request_auth_digest(req, self.options)
             found: list[StoredResponse] = []
             for ref in refs:
                 if ref.auth != auth:
@@ -276,7 +276,7 @@ class CacheController:
             request_time=request_time,
             response_time=response_time,
             vary=policy.vary_values(req.headers, policy.vary_names(headers)),
-            auth=policy.auth_digest(req.headers, self.options),
+            auth=policy.request_auth_digest(req, self.options),
         )
 
     def store(

@@ -451,7 +451,7 @@ class Engine(Generic[Req, Resp]):
         if policy.is_conditional(view) and policy.evaluate_conditional(view, stored):
             # RFC 9111 §4.3.2: the client's own copy is current
             return self.transport.build(call, 304, "Not Modified", policy.not_modified_headers(stored), b"", age)
-        preload = not call.stream and _identity_coded(stored.headers)
+        preload = not call.stream and stored.facts.identity_coded
         body: Optional[Body] = b"" if view.method == "HEAD" else whole_body(stored) if preload else None
         if body is None and not call.stream and damaged(stored):
             # damaged in the store (the entry is gone): a miss, for a caller who reads it whole;
@@ -476,7 +476,7 @@ class Engine(Generic[Req, Resp]):
 def _only_if_cached(view: RequestView) -> bool:
     """RFC 9111 §5.2.1.7: the request takes only a stored response (a Range or precondition
     request included: never forwarded)."""
-    return policy.request_directives(view.headers).only_if_cached
+    return view.facts.directives.only_if_cached
 
 
 def _for_itself(view: RequestView) -> bool:
@@ -484,18 +484,11 @@ def _for_itself(view: RequestView) -> bool:
     conditional, answered 304 for this caller's copy; a request no-store)? Such a request
     neither leads a coalesced fetch nor follows one: its answer must not mark the URL
     "pass", and no other caller waits on it (RFC 9111 §5.2.1.5, RFC 9110 §13.1)."""
-    return policy.is_conditional(view) or policy.request_directives(view.headers).no_store
+    return view.facts.is_conditional or view.facts.directives.no_store
 
 
 def _reason(outcome: policy.ResponseOutcome) -> str:
     return outcome.reason
-
-
-def _identity_coded(headers: Headers) -> bool:
-    """Is the body as stored what the caller reads (no Content-Encoding to decode)?
-    RFC 9110 §8.4.1: ``identity`` is a synonym for no coding."""
-    coding = headers.get("content-encoding")
-    return coding is None or coding.strip().lower() in ("", "identity")
 
 
 class _Held:

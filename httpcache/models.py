@@ -12,7 +12,7 @@ import functools
 import hashlib
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Callable, Mapping, NamedTuple, Optional, TypeVar
+from typing import TYPE_CHECKING, Mapping, NamedTuple, Optional, TypeVar
 
 from ._directives import RequestDirectives, ResponseDirectives, parse_request_directives, parse_response_directives
 from ._headers import Headers, parse_age, parse_field_names, parse_http_date
@@ -299,18 +299,6 @@ class StoredResponse:
     @property
     def body_length(self) -> int:
         return self.stream.length if self.stream is not None else len(self.body)
-
-    def derived(self, name: str, compute: Callable[[StoredResponse], _T]) -> _T:
-        """Deprecated: read ``facts`` instead (parsed once, at construction). Kept only
-        until its last caller (the transport's hit template) moves to ``facts``; it memoises
-        ``compute(self)`` beside the fields, never compared or copied by ``replace``."""
-        memo = vars(self)
-        try:
-            return memo[name]  # type: ignore[no-any-return]
-        except KeyError:
-            value = compute(self)
-            memo[name] = value
-            return value
 
     def replace(self, **changes: object) -> StoredResponse:
         return replace(self, **changes)  # type: ignore[arg-type]
