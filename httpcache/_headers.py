@@ -51,10 +51,16 @@ class Headers:
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: tuple[tuple[str, str], ...] = tuple((str(k), str(v)) for k, v in items)
-        index: dict[str, list[str]] = {}
-        for name, value in self._items:
-            index.setdefault(name.lower(), []).append(value)
-        self._index = index
+        self._index = _index_of(self._items)
+
+    @classmethod
+    def of_lines(cls, lines: tuple[tuple[str, str], ...]) -> Headers:
+        """Headers of ``lines`` whose names and values are known to be ``str`` (decoded from
+        the storage format, which checked them): nothing converted."""
+        headers = cls.__new__(cls)
+        headers._items = lines
+        headers._index = _index_of(lines)
+        return headers
 
     def items(self) -> tuple[tuple[str, str], ...]:
         """Every field line, in order, with its original name."""
@@ -115,6 +121,18 @@ class Headers:
 
     def __repr__(self) -> str:
         return f"Headers({list(self._items)!r})"
+
+
+def _index_of(lines: tuple[tuple[str, str], ...]) -> dict[str, list[str]]:
+    index: dict[str, list[str]] = {}
+    for name, value in lines:
+        low = name.lower()
+        values = index.get(low)
+        if values is None:
+            index[low] = [value]
+        else:
+            values.append(value)
+    return index
 
 
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")

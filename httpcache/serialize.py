@@ -247,7 +247,7 @@ def _response(
         method=method,
         status=status,
         reason=reason,
-        headers=Headers(items),
+        headers=Headers.of_lines(tuple(items)),
         body=body,
         request_time=float(request_time),
         response_time=float(response_time),
