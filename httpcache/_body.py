@@ -1,11 +1,13 @@
 """Stored bodies too large to hold in memory: read from the store in pieces.
 
-A ``StoredBody`` is a section (the body) of a value a ``StreamingCache`` opened
-for reading. It is shared by reference count: the lookup that opened it holds
-one reference, and so does every consumer that outlives the lookup (a response
-being read by the caller, a background revalidation); the store's reader is
-closed when the last one lets go. ``_BodyStream`` is the file object a
-``requests`` response reads such a body through.
+An ``Entry`` is a stored response as read from the store: its head (the
+``StoredResponse`` the policy judges) and its body, bytes in memory or a
+``StoredBody``: a section of a value a ``StreamingCache`` opened for reading.
+
+Such a body has one owner at a time, never a count: the entry that opened it, a
+context manager that closes it on exit (the lookup's ``with``); or, once handed
+over (``StoredBody.stream``), the stream a response reads it through, which closes
+it when read to the end or closed. ``_BodyStream`` is that file object.
 
 Integrity (the storage format's body checksum, see ``serialize``): a body is
 checked as it is read, never trusted. A stream over all of it folds the checksum
@@ -23,19 +25,59 @@ import errno
 import io
 import threading
 import zlib
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, Union
 
 from .cache import ValueReader
+from .models import StoredResponse
 
-__all__ = ["StoredBody"]
+__all__ = ["Entry", "StoredBody"]
 
 #: How much is read from the store at a time when a body is copied.
 PIECE = 1024 * 1024
 
+_OWNED, _HANDED, _CLOSED = 0, 1, 2
+
+
+class Entry:
+    """A stored response with its body (see the module): ``head``, the policy's value,
+    and ``body``, bytes or a ``StoredBody`` this entry owns until it is closed (``with``)
+    or hands the body over to a stream."""
+
+    __slots__ = ("body", "head")
+
+    def __init__(self, head: StoredResponse, body: Union[bytes, StoredBody]) -> None:
+        self.head = head
+        self.body = body
+
+    def with_head(self, head: StoredResponse) -> Entry:
+        """The same body under another head (freshened: RFC 9111 §4.3.4); the body keeps
+        its one owner (this entry, or the stream it was handed to)."""
+        return Entry(head, self.body)
+
+    def close(self) -> None:
+        if isinstance(self.body, StoredBody):
+            self.body.close()
+
+    def __enter__(self) -> Entry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __eq__(self, other: object) -> bool:
+        """Equal heads and equal bodies in memory (a body in the store equals only itself)."""
+        return isinstance(other, Entry) and self.head == other.head and self.body == other.body
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        kept = "in the store" if isinstance(self.body, StoredBody) else "in memory"
+        return f"Entry({self.head!r}, {self.head.body_length} bytes {kept})"
+
 
 class StoredBody:
-    """Bytes ``[offset, offset + length)`` of an open ``ValueReader``, reference counted;
-    ``crc`` is their checksum as stored (None: not checked)."""
+    """Bytes ``[offset, offset + length)`` of an open ``ValueReader``; ``crc`` is their
+    checksum as stored (None: not checked). Its owner closes it (see the module)."""
 
     def __init__(self, reader: ValueReader, offset: int, length: int, crc: Optional[int] = None) -> None:
         self._reader = reader
@@ -47,26 +89,24 @@ class StoredBody:
         #: Called once, from the reading thread, when the body turns out damaged.
         self.on_damage: Optional[Callable[[], None]] = None
         self._reported = False
-        self._refs = 1
+        self._state = _OWNED
         self._lock = threading.Lock()
 
-    def acquire(self) -> bool:
-        """Take a reference; False if the body was already closed."""
+    def close(self) -> None:
+        """Its entry lets go: the store's reader is closed, unless a stream owns it now."""
         with self._lock:
-            if self._refs <= 0:
-                return False
-            self._refs += 1
-            return True
-
-    def release(self) -> None:
-        """Drop a reference; the last one closes the store's reader."""
-        with self._lock:
-            if self._refs <= 0:
+            if self._state != _OWNED:
                 return
-            self._refs -= 1
-            last = self._refs == 0
-        if last:
-            self._reader.close()
+            self._state = _CLOSED
+        self._reader.close()
+
+    def _stream_done(self) -> None:
+        """The stream it was handed to lets go: the store's reader is closed."""
+        with self._lock:
+            if self._state != _HANDED:
+                return
+            self._state = _CLOSED
+        self._reader.close()
 
     def pread(self, size: int, pos: int) -> bytes:
         """Up to ``size`` bytes of the body from ``pos``; raises ``OSError`` if the value ends early."""
@@ -123,10 +163,12 @@ class StoredBody:
         return data
 
     def stream(self, start: int = 0, stop: Optional[int] = None) -> Optional[_BodyStream]:
-        """A file object reading ``[start, stop)`` of the body, holding its own reference
-        until it is closed or read to the end; None if the body was already closed."""
-        if not self.acquire():
-            return None
+        """A file object reading ``[start, stop)`` of the body, which owns it from now on
+        (closes it once closed or read to the end); None if it was closed or handed over."""
+        with self._lock:
+            if self._state != _OWNED:
+                return None
+            self._state = _HANDED
         return _BodyStream(self, start, self.length if stop is None else min(stop, self.length))
 
 
@@ -212,4 +254,4 @@ class _BodyStream(io.RawIOBase):
     def _let_go(self) -> None:
         body, self._body = self._body, None
         if body is not None:
-            body.release()
+            body._stream_done()

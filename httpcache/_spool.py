@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING, Callable, Optional
 
 from . import serialize
+from ._body import Entry
 from ._store import abort
 from .cache import ValueWriter
 from .models import StoredResponse
@@ -107,9 +108,9 @@ class Spool:
             # the memo's entry must describe the value stored: its body is a copy, made only
             # when the memo would keep it (a small body)
             start = self._head_size
-            keeps = controller._memo.keeps(size)
-            stored = self._stored.replace(body=value[start : start + size]) if keeps else None
-            controller.write(self._stored, controller._value_publisher(value, stored), size)
+            head = self._stored.replace(body_length=size)
+            kept = Entry(head, value[start : start + size]) if controller._memo.keeps(len(value)) else None
+            controller.write(head, controller._value_publisher(value, kept))
             return
         if not self._guard(writer.write, end):
             return
@@ -124,7 +125,7 @@ class Spool:
                 self._abort_writer()
                 return False
 
-        if not controller.write(self._stored, publish, size):
+        if not controller.write(self._stored.replace(body_length=size), publish):
             self._abort_writer()
 
     def abort(self) -> None:

@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Generic, Optional, Protocol, TypeVar, Union
 
+from ._body import Entry
 from ._headers import Headers
 from ._tee import Sink
 from .models import RequestView, ResponseView, StoredResponse
@@ -104,35 +105,39 @@ def expected_length(method: str, resp: ResponseView) -> Optional[int]:
     return int(value) if value.isascii() and value.isdigit() else None
 
 
-def damaged(stored: StoredResponse) -> bool:
+def damaged(entry: Entry) -> bool:
     """Is a body kept in the store damaged? Checked against its checksum (once per opened
     body); a damaged entry is deleted (see ``_body``). A body the store fails to read here
     is not known to be damaged: it is read in pieces, as it is served."""
-    if stored.stream is None:
+    body = entry.body
+    if isinstance(body, bytes):
         return False  # a whole value, checked before it was decoded
     try:
-        stored.stream.verify()
+        body.verify()
     except OSError:
         pass
-    return stored.stream.intact is False
+    return body.intact is False
 
 
-def whole_body(stored: StoredResponse) -> Optional[bytes]:
+def whole_body(entry: Entry) -> Optional[bytes]:
     """A stored body in one piece, checked before it is handed over; None (stream it
     instead, whose first read reports the failure) if the store fails to give all of it
     or it is damaged."""
-    if stored.stream is None:
-        return stored.body  # a whole value: checked before it was decoded
+    body = entry.body
+    if isinstance(body, bytes):
+        return body  # a whole value: checked before it was decoded
     try:
-        return stored.stream.read_verified()
+        return body.read_verified()
     except Exception as exc:  # noqa: BLE001 - served as a stream, whose reads report it
-        log.debug("stored body of %s unreadable in one piece (%s): streamed instead", stored.url, exc)
+        log.debug("stored body of %s unreadable in one piece (%s): streamed instead", entry.head.url, exc)
         return None
 
 
-def body_of(stored: StoredResponse, start: int = 0, stop: Optional[int] = None) -> Optional[Body]:
+def body_of(entry: Entry, start: int = 0, stop: Optional[int] = None) -> Optional[Body]:
     """A stored body (or ``[start, stop)`` of it): bytes, or a file reading it from the
-    store, checked as it is read (None if the store's reader was already let go)."""
-    if stored.stream is None:
-        return stored.body if start == 0 and stop is None else stored.body[start:stop]
-    return stored.stream.stream(start, stop)
+    store, checked as it is read, which from then on owns it (None if it was closed or
+    already handed to another)."""
+    body = entry.body
+    if isinstance(body, bytes):
+        return body if start == 0 and stop is None else body[start:stop]
+    return body.stream(start, stop)

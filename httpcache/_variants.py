@@ -100,7 +100,8 @@ def _update(ctrl: CacheController, primary: str, url: str, edit: _Edit, convert:
             if convert is None:
                 done = True
                 break
-            lone = serialize.load_response(current, url)
+            lone_entry = serialize.load_response(current, url)
+            lone = None if lone_entry is None else lone_entry.head
             if lone is not None:
                 lone_key = variant_key(primary, lone.vary, lone.auth)
                 if lone_key != convert:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
 from . import _variants, policy, serialize
+from ._body import Entry, StoredBody
 from ._coalesce import _Coalescer
 from ._decoded import DecodedEntries
 from ._refresh import _Refresher
@@ -34,28 +35,28 @@ _Publish = Callable[[str, Optional[float]], bool]
 
 @dataclass(frozen=True)
 class Lookup:
-    """The stored response selected for a request (if any) and the policy's decision.
+    """The entry selected for a request (if any) and the policy's decision about it.
 
-    A context manager: a body read from the store in pieces stays open until it exits
-    (a stream handed to a response keeps what it reads open until it is closed)."""
+    A context manager, the owner of the entry: a body read from the store in pieces stays
+    open until it exits, unless it was handed to a stream (which then closes it)."""
 
-    stored: Optional[StoredResponse]
+    entry: Optional[Entry]
     decision: policy.Decision
+
+    @property
+    def stored(self) -> Optional[StoredResponse]:
+        """The entry's head: the stored response the decision is about."""
+        return None if self.entry is None else self.entry.head
 
     def __enter__(self) -> Lookup:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _release(self.stored)
+        self.release()
 
     def release(self) -> None:
-        _release(self.stored)
-
-
-def _release(stored: Optional[StoredResponse]) -> None:
-    """Let go of a stored response's open body, if it has one."""
-    if stored is not None and stored.stream is not None:
-        stored.stream.release()
+        if self.entry is not None:
+            self.entry.close()
 
 
 class CacheController:
@@ -70,7 +71,7 @@ class CacheController:
         self.options = options if options is not None else CacheOptions()
         self.clock = clock
         self.backend = StoreAccess(cache if cache is not None else DictCache())  # every store call, failing open
-        self._memo: DecodedEntries[StoredResponse] = DecodedEntries()
+        self._memo: DecodedEntries[Entry] = DecodedEntries()
         self._locks = _variants.KeyLocks()  # per primary key: writers of other URLs never wait
         self.refresher = _Refresher()
         self.coalescer = _Coalescer()
@@ -87,15 +88,15 @@ class CacheController:
 
     # -- the store, failing open -------------------------------------------------
 
-    def _publisher(self, stored: StoredResponse) -> _Publish:
-        """How to write ``stored`` under a key: in one piece, or copied from its open body
+    def _publisher(self, entry: Entry) -> _Publish:
+        """How to write ``entry`` under a key: in one piece, or copied from its open body
         (checked against its checksum as it is copied: a damaged body is not written)."""
-        body = stored.stream
-        if body is None:
-            return self._value_publisher(serialize.dump_response(stored), stored)
+        body = entry.body
+        if isinstance(body, bytes):
+            return self._value_publisher(serialize.dump_response(entry.head, body), entry)
 
         def copy(writer: ValueWriter) -> None:
-            writer.write(serialize.dump_head(stored))
+            writer.write(serialize.dump_head(entry.head))
             crc = 0
             for piece in body.pieces():
                 crc = serialize.checksum(piece, crc)
@@ -105,10 +106,10 @@ class CacheController:
 
         return lambda key, ttl: self.backend.stream_into(key, ttl, copy)
 
-    def _value_publisher(self, value: bytes, stored: Optional[StoredResponse]) -> _Publish:
+    def _value_publisher(self, value: bytes, stored: Optional[Entry]) -> _Publish:
         """How to write a whole ``value`` under a key; ``stored``: what it decodes to, if at
         hand, for the memo (the next hit skips decoding it, if the store hands back this
-        object or an equal copy: see ``_DecodedMemo``)."""
+        object or an equal copy: see ``_decoded``)."""
 
         def publish(key: str, ttl: Optional[float]) -> bool:
             if not self.backend.set(key, value, ttl):
@@ -136,29 +137,29 @@ class CacheController:
 
     # -- reading --------------------------------------------------------------------
 
-    def candidates(self, req: RequestView, method: str, partial: bool = False) -> list[StoredResponse]:
-        """Stored responses to ``method`` at the request's URL that match its Vary (§4.1);
-        ``partial``: the stored 206 responses instead (§3.3)."""
+    def candidates(self, req: RequestView, method: str, partial: bool = False) -> list[Entry]:
+        """Stored entries for ``method`` at the request's URL that match its Vary (§4.1);
+        ``partial``: the stored 206 responses instead (§3.3). The caller owns them."""
         url = normalize_url(req.url)
         key = cache_key(method, url, partial)
         data = self.backend.open(key)
         if data is None:
             return []
-        stored = self._memoised(key, data, url)
+        entry = self._memoised(key, data, url)
         try:
-            kind = "R" if stored is not None else serialize.kind_of(data)
+            kind = "R" if entry is not None else serialize.kind_of(data)
         except Exception as exc:  # noqa: BLE001 - a reader failing is a miss
             close(data)
             self.backend.warn("read", key, exc)
             return []
         if kind == "R":
-            if stored is None:
-                stored = self._load(key, data, url, memo_checked=True)
-            if stored is None:
+            if entry is None:
+                entry = self._load(key, data, url, memo_checked=True)
+            if entry is None:
                 return []
-            if policy.variant_matches(req, stored, self.options):
-                return [stored]
-            _release(stored)
+            if policy.variant_matches(req, entry.head, self.options):
+                return [entry]
+            entry.close()
             return []
         if kind == "I":
             refs = serialize.load_index(self._whole(data), url)
@@ -166,7 +167,7 @@ class CacheController:
                 self._drop_corrupt(key, "undecodable variant index")
                 return []
             auth = policy.request_auth_digest(req, self.options)
-            found: list[StoredResponse] = []
+            found: list[Entry] = []
             for ref in refs:
                 if ref.auth != auth:
                     continue
@@ -175,50 +176,50 @@ class CacheController:
                 vdata = self.backend.open(ref.key)
                 if vdata is None:
                     continue
-                stored = self._load(ref.key, vdata, url)
-                if stored is None:
+                entry = self._load(ref.key, vdata, url)
+                if entry is None:
                     continue
-                if policy.variant_matches(req, stored, self.options):
-                    found.append(stored)
+                if policy.variant_matches(req, entry.head, self.options):
+                    found.append(entry)
                 else:
-                    _release(stored)
+                    entry.close()
             return found
         close(data)
         self._drop_corrupt(key, "not an httpcache entry of this version")
         return []
 
-    def _memoised(self, key: str, data: _Value, url: str) -> Optional[StoredResponse]:
-        """The decoded response for ``data`` if it is the very value decoded before."""
+    def _memoised(self, key: str, data: _Value, url: str) -> Optional[Entry]:
+        """The decoded entry for ``data`` if it is the very value decoded before."""
         if isinstance(data, ValueReader):
             return None
-        stored = self._memo.get(key, data)
-        return stored if stored is not None and stored.url == url else None
+        entry = self._memo.get(key, data)
+        return entry if entry is not None and entry.head.url == url else None
 
-    def _load(self, key: str, data: _Value, url: str, memo_checked: bool = False) -> Optional[StoredResponse]:
-        """Decode the response at ``key``; a damaged or foreign one is deleted (a miss), and so
+    def _load(self, key: str, data: _Value, url: str, memo_checked: bool = False) -> Optional[Entry]:
+        """Decode the entry at ``key``; a damaged or foreign one is deleted (a miss), and so
         is one whose body kept in the store turns out damaged when it is read.
-        A reader is owned by the response returned, else closed. ``memo_checked``: the
+        A reader is owned by the entry returned, else closed. ``memo_checked``: the
         caller already asked ``_memoised``."""
-        stored = None if memo_checked else self._memoised(key, data, url)
-        if stored is not None:
-            return stored
+        entry = None if memo_checked else self._memoised(key, data, url)
+        if entry is not None:
+            return entry
         try:
             if isinstance(data, ValueReader):
-                stored = serialize.load_response_from(data, url)
-                if stored is not None and stored.stream is not None:
-                    stored.stream.on_damage = lambda: self._drop_corrupt(key, "body does not match its checksum")
+                entry = serialize.load_response_from(data, url)
+                if entry is not None and isinstance(entry.body, StoredBody):
+                    entry.body.on_damage = lambda: self._drop_corrupt(key, "body does not match its checksum")
             else:
-                stored = serialize.load_response(data, url)
-                if stored is not None and isinstance(data, bytes):
-                    self._memo.put(key, data, stored)
+                entry = serialize.load_response(data, url)
+                if entry is not None and isinstance(data, bytes):
+                    self._memo.put(key, data, entry)
         except Exception as exc:  # noqa: BLE001 - a reader failing is a miss
             close(data)
             self.backend.warn("read", key, exc)
             return None
-        if stored is None:
+        if entry is None:
             close(data)
             self._drop_corrupt(key, "undecodable or for another URL")
-        return stored
+        return entry
 
     def _whole(self, data: _Value) -> object:
         """A value as bytes (an index: small), closing a reader."""
@@ -232,38 +233,43 @@ class CacheController:
             close(data)
 
     def lookup(self, req: RequestView, partial: bool = False) -> Lookup:
-        """Select the stored response for ``req`` and let the policy decide (RFC 9111 §4);
+        """Select the stored entry for ``req`` and let the policy decide (RFC 9111 §4);
         ``partial``: among the stored 206 responses (§3.4)."""
         now = self.clock()
         if partial:
-            stored = self._most_recent(self.candidates(req, req.method, partial=True))
-            return Lookup(stored, policy.decide(req, stored, now, self.options))
+            entry = self._most_recent(self.candidates(req, req.method, partial=True))
+            return Lookup(entry, policy.decide(req, None if entry is None else entry.head, now, self.options))
         if req.method == "HEAD":
             # RFC 9111 §4.3.5 / §4: a fresh stored GET response can answer a HEAD request
             from_get = self._most_recent(self.candidates(req, "GET"))
             if from_get is not None:
-                decision = policy.decide(req, from_get, now, self.options)
+                decision = policy.decide(req, from_get.head, now, self.options)
                 if isinstance(decision, (policy.Fresh, policy.StaleAllowed)):
                     return Lookup(from_get, decision)
-                _release(from_get)
-        stored = self._most_recent(self.candidates(req, req.method))
-        decision = policy.decide(req, stored, now, self.options)
+                from_get.close()
+        entry = self._most_recent(self.candidates(req, req.method))
+        decision = policy.decide(req, None if entry is None else entry.head, now, self.options)
         log.debug("%s %s: %s", req.method, req.url, decision)
-        return Lookup(stored, decision)
+        return Lookup(entry, decision)
 
     @staticmethod
-    def _most_recent(found: list[StoredResponse]) -> Optional[StoredResponse]:
-        """The one to use (§4): the most recent; the others' open bodies are let go."""
-        chosen = policy.most_recent(found)
-        for stored in found:
-            if stored is not chosen:
-                _release(stored)
-        return chosen
+    def _most_recent(found: list[Entry]) -> Optional[Entry]:
+        """The one to use (§4): the most recent; the others are closed."""
+        if len(found) < 2:
+            return found[0] if found else None
+        chosen = policy.most_recent([entry.head for entry in found])
+        kept: Optional[Entry] = None
+        for entry in found:
+            if kept is None and entry.head is chosen:
+                kept = entry
+            else:
+                entry.close()
+        return kept
 
     # -- writing --------------------------------------------------------------------
 
     def _new_stored(
-        self, req: RequestView, resp: ResponseView, body: bytes, request_time: float, response_time: float
+        self, req: RequestView, resp: ResponseView, body_length: int, request_time: float, response_time: float
     ) -> StoredResponse:
         headers = policy.headers_to_store(req, resp, self.options)
         return StoredResponse(
@@ -272,7 +278,7 @@ class CacheController:
             status=resp.status,
             reason=resp.reason,
             headers=headers,
-            body=body,
+            body_length=body_length,
             request_time=request_time,
             response_time=response_time,
             vary=policy.vary_values(req.headers, policy.vary_names(headers)),
@@ -281,10 +287,10 @@ class CacheController:
 
     def store(
         self, req: RequestView, resp: ResponseView, body: bytes, request_time: float, response_time: float
-    ) -> Optional[StoredResponse]:
+    ) -> Optional[Entry]:
         """Store a complete response (the caller checked ``policy.not_storable_reason``)."""
-        stored = self._new_stored(req, resp, body, request_time, response_time)
-        return stored if self.write(stored) else None
+        entry = Entry(self._new_stored(req, resp, len(body), request_time, response_time), body)
+        return entry if self.put(entry) else None
 
     def begin_store(
         self,
@@ -298,7 +304,7 @@ class CacheController:
         (the caller checked ``policy.not_storable_reason``); None when the store will
         not take it (``expected_length``, the announced body length, is over its
         ``max_value_size()``, or that is 0: it is down): nothing is then collected."""
-        stored = self._new_stored(req, resp, b"", request_time, response_time)
+        stored = self._new_stored(req, resp, 0, request_time, response_time)
         head = serialize.dump_head(stored)
         bound = self.backend.value_bound()
         if bound is not None:
@@ -316,18 +322,17 @@ class CacheController:
                 return None
         return Spool(self, stored, head, bound)
 
-    def write(
-        self, stored: StoredResponse, publish: Optional[_Publish] = None, body_length: Optional[int] = None
-    ) -> bool:
-        """Write ``stored`` under its key: at the primary key when it has no Vary and no
-        credentials, else as a variant listed in the URL's index (RFC 9111 §4.1), which
-        ``_variants`` changes by the store's ``compare_and_set`` under this key's lock.
-        ``publish`` writes the value (default: from ``stored`` itself); it is called once.
-        ``body_length``: the body's, for the log, when ``stored`` does not carry it."""
+    def put(self, entry: Entry) -> bool:
+        """Write ``entry`` (see ``write``)."""
+        return self.write(entry.head, self._publisher(entry))
+
+    def write(self, stored: StoredResponse, publish: _Publish) -> bool:
+        """Write the value of ``stored`` (``publish`` writes it under a key; called once) under
+        its key: at the primary key when it has no Vary and no credentials, else as a variant
+        listed in the URL's index (RFC 9111 §4.1), which ``_variants`` changes by the store's
+        ``compare_and_set`` under this key's lock."""
         primary = cache_key(stored.method, stored.url, partial=stored.status == 206)
         ttl = policy.ttl_hint(stored, self.clock(), self.options)
-        if publish is None:
-            publish = self._publisher(stored)
         with self._locks.held(primary):
             old = self.backend.open(primary)
             try:
@@ -341,8 +346,7 @@ class CacheController:
                 ok = publish(primary, ttl)
             else:
                 ok = plain is not None and _variants.add_variant(self, stored, primary, lambda key: publish(key, ttl))
-        size = stored.body_length if body_length is None else body_length
-        log.debug("stored %s %s (%d bytes)%s", stored.method, stored.url, size, "" if ok else ": failed")
+        log.debug("stored %s %s (%d bytes)%s", stored.method, stored.url, stored.body_length, "" if ok else ": failed")
         return ok
 
     def remove(self, stored: StoredResponse) -> None:
@@ -362,34 +366,35 @@ class CacheController:
 
     def freshen(
         self,
-        stored: StoredResponse,
+        entry: Entry,
         resp: ResponseView,
         request_time: float,
         response_time: float,
         req: Optional[RequestView] = None,
-    ) -> StoredResponse:
+    ) -> Entry:
         """RFC 9111 §4.3.4: update the stored response with a 304's fields (answering
         ``req``), and write it (see ``replace``)."""
-        return self.replace(stored, policy.freshen(stored, resp, request_time, response_time, req, self.options))
+        fresh = policy.freshen(entry.head, resp, request_time, response_time, req, self.options)
+        return self.replace(entry, fresh)
 
-    def replace(self, stored: StoredResponse, fresh: StoredResponse) -> StoredResponse:
-        """Write ``fresh`` (``stored`` freshened: RFC 9111 §4.3.4) in its place; where a new
-        Vary moves it to another key, it leaves the old."""
-        if dict(fresh.vary) != dict(stored.vary):
-            self.remove(stored)
-        self.write(fresh)
-        return fresh
+    def replace(self, entry: Entry, fresh: StoredResponse) -> Entry:
+        """Write ``fresh`` (``entry``'s head freshened: RFC 9111 §4.3.4) with its body in its
+        place; where a new Vary moves it to another key, it leaves the old. The entry
+        returned shares ``entry``'s body (and its owner)."""
+        if dict(fresh.vary) != dict(entry.head.vary):
+            self.remove(entry.head)
+        renewed = entry.with_head(fresh)
+        self.put(renewed)
+        return renewed
 
     def head_response(self, req: RequestView, resp: ResponseView, request_time: float, response_time: float) -> None:
         """RFC 9111 §4.3.5: carry out ``policy.after_head`` for each stored GET response."""
-        for stored in self.candidates(req, "GET"):
-            try:
-                outcome = policy.after_head(req, resp, stored, request_time, response_time, self.options)
+        for entry in self.candidates(req, "GET"):
+            with entry:
+                outcome = policy.after_head(req, resp, entry.head, request_time, response_time, self.options)
                 if isinstance(outcome, policy.Remove):
                     log.debug("%s: %s: removed", req.url, outcome.reason)
                     self.remove(outcome.stored)
                 elif isinstance(outcome, policy.Freshen):
                     log.debug("%s: %s", req.url, outcome.reason)
-                    self.replace(outcome.stored, outcome.fresh)
-            finally:
-                _release(stored)
+                    self.replace(entry, outcome.fresh)

@@ -21,7 +21,7 @@ import time
 from typing import Callable, Generic, Optional, Union
 
 from . import _coalesce, policy
-from ._body import PIECE
+from ._body import PIECE, Entry
 from ._headers import Headers
 from ._transport import (
     BACKGROUND_TIMEOUT,
@@ -70,20 +70,20 @@ class Engine(Generic[Req, Resp]):
             return self._dispatch(call, lookup)
 
     def _dispatch(self, call: Call[Req], lookup: Lookup) -> Resp:
-        decision, stored = lookup.decision, lookup.stored
+        decision, entry = lookup.decision, lookup.entry
         if isinstance(decision, policy.Miss):
             return self._fetch_coalesced(call)
         if isinstance(decision, policy.GatewayTimeout):
             return self._gateway_timeout(call)
-        if stored is None:  # every other decision is about a stored response
+        if entry is None:  # every other decision is about a stored response
             raise AssertionError(f"{decision} without a stored response")
         if isinstance(decision, (policy.Fresh, policy.StaleAllowed)):
-            return self._serve(call, stored, decision.age)
+            return self._serve(call, entry, decision.age)
         if isinstance(decision, policy.StaleWhileRevalidate):
-            self._refresh_later(call, stored, decision)
-            return self._serve(call, stored, decision.age)
+            self._refresh_later(call, entry, decision)
+            return self._serve(call, entry, decision.age)
         if isinstance(decision, policy.Validate):
-            return self._validate(call, stored, decision)
+            return self._validate(call, entry, decision)
         raise AssertionError(decision)
 
     # -- sending ----------------------------------------------------------------------
@@ -112,12 +112,10 @@ class Engine(Generic[Req, Resp]):
             self._tee_into_store(resp, as_get, rv, request_time, ctl.clock())
         return self.transport.forwarded(resp)
 
-    def _fetch(
-        self, call: Call[Req], replaces: Optional[StoredResponse] = None, coalesce_key: Optional[str] = None
-    ) -> Resp:
+    def _fetch(self, call: Call[Req], coalesce_key: Optional[str] = None) -> Resp:
         request_time = self.controller.clock()
         resp = self._send(call)
-        return self._received(call, resp, request_time, self.controller.clock(), replaces, coalesce_key=coalesce_key)
+        return self._received(call, resp, request_time, self.controller.clock(), coalesce_key=coalesce_key)
 
     # -- misses, coalesced ------------------------------------------------------------
 
@@ -186,8 +184,8 @@ class Engine(Generic[Req, Resp]):
     def _served_from_cache(self, call: Call[Req]) -> Optional[Resp]:
         """A response from the cache if it now holds one that may be used as is."""
         with self.controller.lookup(call.view) as lookup:
-            if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and lookup.stored is not None:
-                return self._serve(call, lookup.stored, lookup.decision.age)
+            if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and lookup.entry is not None:
+                return self._serve(call, lookup.entry, lookup.decision.age)
             return None
 
     def _take_lease(
@@ -251,24 +249,25 @@ class Engine(Generic[Req, Resp]):
         if spec is not None:
             for partial in (False, True):
                 with self.controller.lookup(call.view, partial=partial) as lookup:
-                    stored = lookup.stored
-                    if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and stored is not None:
-                        served = policy.range_from_stored(spec, stored)
-                        if served is not None and not damaged(stored):  # damaged: fetched instead
-                            return self._partial(call, stored, served, lookup.decision.age)
+                    entry = lookup.entry
+                    if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and entry is not None:
+                        served = policy.range_from_stored(spec, entry.head)
+                        if served is not None and not damaged(entry):  # damaged: fetched instead
+                            return self._partial(call, entry, served, lookup.decision.age)
         if _only_if_cached(call.view):
             return self._gateway_timeout(call)
         return self._fetch(call)
 
-    def _partial(self, call: Call[Req], stored: StoredResponse, served: tuple[int, int, int, int], age: float) -> Resp:
+    def _partial(self, call: Call[Req], entry: Entry, served: tuple[int, int, int, int], age: float) -> Resp:
         """A 206 for one range of a stored response (RFC 9110 §15.3.7)."""
         first, last, length, start = served
         size = last - first + 1
+        stored = entry.head
         headers = stored.headers.without(("content-length", "content-range"))
         headers = headers.replaced(
             Headers([("Content-Range", f"bytes {first}-{last}/{length}"), ("Content-Length", str(size))])
         )
-        body = body_of(stored, start, start + size)
+        body = body_of(entry, start, start + size)
         if body is None:  # the lookup holds the body open until the response is built
             raise AssertionError("stored body let go too early")
         return self.transport.hit(
@@ -277,7 +276,7 @@ class Engine(Generic[Req, Resp]):
 
     # -- revalidation (RFC 9111 §4.3) ---------------------------------------------------
 
-    def _validate(self, call: Call[Req], stored: StoredResponse, decision: policy.Validate) -> Resp:
+    def _validate(self, call: Call[Req], entry: Entry, decision: policy.Validate) -> Resp:
         """Send the request (conditional where we can: §4.3.1) and use the answer as the
         policy says (§4.3.3, §4.3.4; RFC 5861 §4)."""
         ctl, view = self.controller, call.view
@@ -286,13 +285,15 @@ class Engine(Generic[Req, Resp]):
         try:
             resp = self._send(call, fields)
         except self.transport.unreachable:
-            stale = policy.after_failure(view, stored, ctl.clock(), ctl.options, stale_if_error=decision.stale_if_error)
+            stale = policy.after_failure(
+                view, entry.head, ctl.clock(), ctl.options, stale_if_error=decision.stale_if_error
+            )
             if stale is None:
                 raise
             log.debug("%s: serving it stale: %s", view.url, stale.reason)
-            return self._serve(call, stale.stored, stale.age)
+            return self._serve(call, entry, stale.age)
         response_time = ctl.clock()
-        return self._received(call, resp, request_time, response_time, stored, stale_if_error=decision.stale_if_error)
+        return self._received(call, resp, request_time, response_time, entry, stale_if_error=decision.stale_if_error)
 
     @staticmethod
     def _warn_contradiction(url: str, stored: StoredResponse, rv: ResponseView) -> None:
@@ -306,29 +307,29 @@ class Engine(Generic[Req, Resp]):
             rv.headers.get("last-modified"),
         )
 
-    def _refresh_later(self, call: Call[Req], stored: StoredResponse, decision: policy.StaleWhileRevalidate) -> None:
+    def _refresh_later(self, call: Call[Req], entry: Entry, decision: policy.StaleWhileRevalidate) -> None:
         """RFC 5861 §3: revalidate ``stored`` in the background (bounded, one per key). A
         body kept in the store is not shared with the job: it looks the entry up again."""
         ctl, view = self.controller, call.view
         refresh_view = RequestView(
             view.method, view.url, view.headers.without(policy.CONDITIONAL_FIELDS).replaced(Headers(decision.headers))
         )
-        held = stored if stored.stream is None else None
+        held = entry if isinstance(entry.body, bytes) else None
 
         def job() -> None:
             with ctl.lookup(refresh_view) if held is None else _Held(held) as lookup:
-                target = lookup.stored
+                target = lookup.entry
                 request_time = ctl.clock()
                 resp = self._send(call, decision.headers, policy.CONDITIONAL_FIELDS, background=True)
                 response_time = ctl.clock()
                 rv = self.transport.view(resp)
                 self._head_response(refresh_view, rv, request_time, response_time)
                 outcome = policy.after_response(
-                    refresh_view, target, rv, request_time, response_time, ctl.clock(), ctl.options
+                    refresh_view, lookup.stored, rv, request_time, response_time, ctl.clock(), ctl.options
                 )
-                if isinstance(outcome, policy.Freshen):
+                if isinstance(outcome, policy.Freshen) and target is not None:
                     self.transport.discard(resp)
-                    ctl.replace(outcome.stored, outcome.fresh)
+                    ctl.replace(target, outcome.fresh)
                 elif isinstance(outcome, policy.Store) and self._tee_into_store(
                     resp, refresh_view, rv, request_time, response_time
                 ):
@@ -350,14 +351,14 @@ class Engine(Generic[Req, Resp]):
         resp: Resp,
         request_time: float,
         response_time: float,
-        stored: Optional[StoredResponse] = None,
+        entry: Optional[Entry] = None,
         *,
         stale_if_error: bool = False,
         on_finish: Optional[Callable[[], None]] = None,
         coalesce_key: Optional[str] = None,
         shared: Optional[str] = None,
     ) -> Resp:
-        """A response from the origin to ``call`` (sent for ``stored``, or a plain miss):
+        """A response from the origin to ``call`` (sent for ``entry``, or a plain miss):
         carry out ``policy.after_response``. ``on_finish`` is called once it is stored, or
         known not to be. ``coalesce_key``: the miss was (or would have been) coalesced under
         this key, which is marked "pass" when the response is not storable (in the store
@@ -367,7 +368,14 @@ class Engine(Generic[Req, Resp]):
         rv = self.transport.view(resp)
         self._head_response(view, rv, request_time, response_time)
         outcome = policy.after_response(
-            view, stored, rv, request_time, response_time, ctl.clock(), ctl.options, stale_if_error=stale_if_error
+            view,
+            None if entry is None else entry.head,
+            rv,
+            request_time,
+            response_time,
+            ctl.clock(),
+            ctl.options,
+            stale_if_error=stale_if_error,
         )
         if isinstance(outcome, policy.Store):
             if self._tee_into_store(resp, view, rv, request_time, response_time, on_finish):
@@ -381,7 +389,9 @@ class Engine(Generic[Req, Resp]):
                 ctl.remove(outcome.remove)
             served = None
         else:
-            served = self._from_outcome(call, resp, rv, outcome)
+            if entry is None:  # these outcomes are about a stored response
+                raise AssertionError(f"{outcome} without a stored response")
+            served = self._from_outcome(call, resp, rv, outcome, entry)
         if coalesce_key is not None:
             self._mark_pass(coalesce_key, shared)
         if on_finish is not None:
@@ -394,11 +404,12 @@ class Engine(Generic[Req, Resp]):
         resp: Resp,
         rv: ResponseView,
         outcome: Union[policy.Freshen, policy.Unselected, policy.ServeStale],
+        entry: Entry,
     ) -> Resp:
         """The response a revalidation's outcome hands over (RFC 9111 §4.3.4, RFC 5861 §4)."""
         ctl, view = self.controller, call.view
         if isinstance(outcome, policy.Freshen):
-            fresh = ctl.replace(outcome.stored, outcome.fresh)
+            fresh = ctl.replace(entry, outcome.fresh)
             if outcome.pass_through:
                 return self.transport.forwarded(resp)
             self.transport.discard(resp)
@@ -406,11 +417,11 @@ class Engine(Generic[Req, Resp]):
             return self._serve(call, fresh)
         self.transport.discard(resp)
         if isinstance(outcome, policy.Unselected):
-            self._warn_contradiction(view.url, outcome.stored, rv)
-            ctl.remove(outcome.stored)
+            self._warn_contradiction(view.url, entry.head, rv)
+            ctl.remove(entry.head)
         else:
             log.debug("%s: serving it stale: %s", view.url, outcome.reason)
-        return self._serve(call, outcome.stored, outcome.age)
+        return self._serve(call, entry, outcome.age)
 
     def _head_response(self, view: RequestView, rv: ResponseView, request_time: float, response_time: float) -> None:
         """RFC 9111 §4.3.5: a HEAD response updates or invalidates the stored GET responses."""
@@ -442,24 +453,24 @@ class Engine(Generic[Req, Resp]):
 
     # -- responses from the cache -------------------------------------------------------
 
-    def _serve(self, call: Call[Req], stored: StoredResponse, age: Optional[float] = None) -> Resp:
-        """A response from ``stored`` at ``age`` (default: its current age, RFC 9111 §4.2.3).
+    def _serve(self, call: Call[Req], entry: Entry, age: Optional[float] = None) -> Resp:
+        """A response from ``entry`` at ``age`` (default: its current age, RFC 9111 §4.2.3).
         A caller's own conditional is answered from it (§4.3.2)."""
-        view = call.view
+        view, stored = call.view, entry.head
         if age is None:
             age = policy.current_age(stored, self.controller.clock())
         if policy.is_conditional(view) and policy.evaluate_conditional(view, stored):
             # RFC 9111 §4.3.2: the client's own copy is current
             return self.transport.build(call, 304, "Not Modified", policy.not_modified_headers(stored), b"", age)
         preload = not call.stream and stored.facts.identity_coded
-        body: Optional[Body] = b"" if view.method == "HEAD" else whole_body(stored) if preload else None
-        if body is None and not call.stream and damaged(stored):
+        body: Optional[Body] = b"" if view.method == "HEAD" else whole_body(entry) if preload else None
+        if body is None and not call.stream and damaged(entry):
             # damaged in the store (the entry is gone): a miss, for a caller who reads it whole;
             # one who streams it meets the damage as a broken transfer, before its last piece
             log.debug("stored body of %s damaged: fetched from the origin instead", view.url)
             return self._fetch(call)
         if body is None:
-            body = body_of(stored)
+            body = body_of(entry)
         if body is None:  # the lookup holds the body open until the response is built
             raise AssertionError("stored body let go too early")
         return self.transport.hit(call, stored, body, age, preload and isinstance(body, bytes))
@@ -492,14 +503,15 @@ def _reason(outcome: policy.ResponseOutcome) -> str:
 
 
 class _Held:
-    """A stored response already at hand, used where a lookup would be (its body is whole)."""
+    """An entry already at hand, used where a lookup would be (its body is in memory: there
+    is nothing to close)."""
 
-    def __init__(self, stored: StoredResponse) -> None:
-        self.stored: Optional[StoredResponse] = stored
+    def __init__(self, entry: Entry) -> None:
+        self.entry: Optional[Entry] = entry
+        self.stored: Optional[StoredResponse] = entry.head
 
     def __enter__(self) -> _Held:
         return self
 
     def __exit__(self, *exc: object) -> None:
         return None
-

@@ -12,18 +12,14 @@ import functools
 import hashlib
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Mapping, NamedTuple, Optional, TypeVar
+from typing import Mapping, NamedTuple, Optional
 
 from ._directives import RequestDirectives, ResponseDirectives, parse_request_directives, parse_response_directives
 from ._headers import Headers, parse_age, parse_field_names, parse_http_date
 from .exceptions import HTTPCacheError
 
-if TYPE_CHECKING:
-    from ._body import StoredBody
-
 __all__ = ["CacheOptions", "RequestFacts", "RequestView", "ResponseView", "StoredFacts", "StoredResponse"]
 
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -254,11 +250,13 @@ def _field_names(value: str) -> tuple[str, ...]:
 class StoredResponse:
     """A response in the cache, with what §4.2.3 and §4.1 need to judge it later.
 
+    Its head, the value the policy judges: the body is not part of it, only its length
+    (``body_length``). The body is the store's: an ``_body.Entry`` holds a stored
+    response with its body, in memory or read from the store, and owns what it opened.
+
     ``vary`` holds, for each field named by the response's Vary, the normalised
     value the original request had (None when absent). ``auth`` is a digest of
     the Authorization the response was obtained with (private mode), or None.
-    ``stream``: for a body too large to read at once, the open handle it is read
-    through (``body`` is then empty); ``body_length`` is the body's size either way.
     ``facts``: what is read of it, parsed from the fields above once, when it is built
     (``replace`` builds a new one, with its own facts).
     """
@@ -268,12 +266,11 @@ class StoredResponse:
     status: int
     reason: str
     headers: Headers
-    body: bytes
+    body_length: int
     request_time: float
     response_time: float
     vary: Mapping[str, Optional[str]] = field(default_factory=dict)
     auth: Optional[str] = None
-    stream: Optional[StoredBody] = field(default=None, compare=False, repr=False)
     facts: StoredFacts = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -288,17 +285,12 @@ class StoredResponse:
             self.status,
             self.reason,
             self.headers,
-            self.body,
+            self.body_length,
             self.request_time,
             self.response_time,
             self.vary,
             self.auth,
-            self.stream,
         )
-
-    @property
-    def body_length(self) -> int:
-        return self.stream.length if self.stream is not None else len(self.body)
 
     def replace(self, **changes: object) -> StoredResponse:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -16,8 +16,8 @@ the body is still arriving (both unknown until the end), and so that a truncated
 value never decodes. Integrity is end to end, in the format, whatever the store
 (DESIGN rule 8): a whole value is checked (head and body) before it is decoded,
 so a damaged one is a miss; a value read in pieces (a ``ValueReader``) decodes
-to a ``StoredResponse`` whose head is checked at once and whose body stays in
-the store (``stream``), checked as it is read (see ``_body.StoredBody``).
+to an ``Entry`` whose head is checked at once and whose body stays in the store
+(a ``StoredBody``), checked as it is read (see ``_body``).
 
 Design note: CRC-32 (``zlib.crc32``) was measured against Adler-32, MD5, SHA-1,
 SHA-256 and BLAKE2 on this project's machine (benchmarks/README.md): 0.3 µs per
@@ -34,9 +34,9 @@ import json
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Union
 
-from ._body import StoredBody
+from ._body import Entry, StoredBody
 from ._headers import Headers
 from .cache import ValueReader
 from .models import StoredResponse
@@ -171,27 +171,26 @@ def dump_head(stored: StoredResponse) -> bytes:
     return _head(b"R", meta)
 
 
-def dump_response(stored: StoredResponse) -> bytes:
-    """A stored response with its body in memory, as one value."""
-    assert stored.stream is None, "a streamed body is written in pieces (dump_head, body, trailer)"
-    body = stored.body
+def dump_response(stored: StoredResponse, body: bytes) -> bytes:
+    """A stored response (its head) and its body, in memory, as one value."""
     return b"".join((dump_head(stored), body, trailer(len(body), zlib.crc32(body))))
 
 
-def load_response(data: object, url: Optional[str] = None) -> Optional[StoredResponse]:
-    """Decode a stored response; None if it is not one of ours, or is for another URL."""
+def load_response(data: object, url: Optional[str] = None) -> Optional[Entry]:
+    """Decode a stored response and its body; None if it is not one of ours, or is for
+    another URL."""
     unpacked = _unpack(b"R", data)
     if unpacked is None:
         return None
     meta, body = unpacked
-    return _response(meta, body, None, url)
+    return _response(meta, body, url)
 
 
-def load_response_from(reader: ValueReader, url: Optional[str] = None) -> Optional[StoredResponse]:
+def load_response_from(reader: ValueReader, url: Optional[str] = None) -> Optional[Entry]:
     """Decode a stored response from a value opened for reading in pieces; its body stays
-    in the store (``stream``, checked against its checksum as it is read), which then owns
-    ``reader``. None (``reader`` left open for the caller to close) if it is not one of
-    ours, its head does not match its checksum, or it is for another URL."""
+    in the store (a ``StoredBody``, checked against its checksum as it is read), and the
+    entry owns ``reader``. None (``reader`` left open for the caller to close) if it is not
+    one of ours, its head does not match its checksum, or it is for another URL."""
     total = reader.length
     prefix = reader.pread(_PREFIX_LEN, 0)
     length = _meta_length(prefix, b"R", total)
@@ -207,12 +206,10 @@ def load_response_from(reader: ValueReader, url: Optional[str] = None) -> Option
     rest = reader.pread(length + _CRC.size, _PREFIX_LEN)
     if len(rest) != length + _CRC.size or not _head_intact(prefix + rest):
         return None
-    return _response(_decode_meta(rest[:length]), b"", (reader, body_start, body_length, body_crc), url)
+    return _response(_decode_meta(rest[:length]), StoredBody(reader, body_start, body_length, body_crc), url)
 
 
-def _response(
-    meta: Any, body: bytes, section: Optional[tuple[ValueReader, int, int, int]], url: Optional[str]
-) -> Optional[StoredResponse]:
+def _response(meta: Any, body: Union[bytes, StoredBody], url: Optional[str]) -> Optional[Entry]:
     if not isinstance(meta, dict):
         return None
     stored_url, method, status, reason = meta.get("url"), meta.get("method"), meta.get("status"), meta.get("reason")
@@ -242,19 +239,19 @@ def _response(
         if type(name) is not str or type(value) is not str:
             return None
         items.append((name, value))
-    return StoredResponse(
+    head = StoredResponse(
         url=stored_url,
         method=method,
         status=status,
         reason=reason,
         headers=Headers.of_lines(tuple(items)),
-        body=body,
+        body_length=len(body) if isinstance(body, bytes) else body.length,
         request_time=float(request_time),
         response_time=float(response_time),
         vary=vary,
         auth=auth,
-        stream=StoredBody(*section) if section is not None else None,
     )
+    return Entry(head, body)
 
 
 def dump_index(url: str, variants: list[VariantRef]) -> bytes:

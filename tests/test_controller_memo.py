@@ -49,9 +49,9 @@ class CopyingStore(BaseCache):
 def test_replaced_value_is_decoded_again() -> None:
     ctl = CacheController(DictCache(), clock=lambda: NOW)
     fill(ctl, body=b"old")
-    old = ctl.lookup(GET).stored
+    old = ctl.lookup(GET).entry
     fill(ctl, body=b"new")
-    new = ctl.lookup(GET).stored
+    new = ctl.lookup(GET).entry
     assert old is not None and new is not None
     assert (old.body, new.body) == (b"old", b"new")
 
@@ -71,14 +71,14 @@ def test_a_value_changed_in_the_store_is_never_served_from_the_memo(store_class:
     store = store_class()
     ctl = CacheController(store, clock=lambda: NOW)
     fill(ctl, body=b"one")
-    first = ctl.lookup(GET).stored
+    first = ctl.lookup(GET).entry
     assert first is not None and first.body == b"one"
     key = cache_key("GET", URL)
     data: dict[str, bytes] = store.data  # type: ignore[attr-defined]
     old = serialize.load_response(data[key])
     assert old is not None
-    data[key] = serialize.dump_response(old.replace(body=b"two"))  # the same length, changed bytes
-    changed = ctl.lookup(GET).stored
+    data[key] = serialize.dump_response(old.head, b"two")  # the same length, changed bytes
+    changed = ctl.lookup(GET).entry
     assert changed is not None and changed.body == b"two"
     data[key] = data[key].replace(b"two", b"six")  # damaged: fails its checksum
     assert ctl.lookup(GET).stored is None
@@ -91,9 +91,9 @@ def test_what_was_stored_is_served_the_same_by_another_controller() -> None:
     ctl = CacheController(DictCache(), clock=lambda: NOW)
     fill(ctl, body=b"stored")
     other = CacheController(ctl.cache, clock=lambda: NOW)
-    mine, theirs = ctl.lookup(GET).stored, other.lookup(GET).stored
+    mine, theirs = ctl.lookup(GET).entry, other.lookup(GET).entry
     assert mine is not None and theirs is not None
-    assert (mine.body, mine.headers, mine.status) == (theirs.body, theirs.headers, theirs.status)
+    assert (mine.body, mine.head) == (theirs.body, theirs.head)
 
 
 def test_the_memo_is_bounded_in_bytes() -> None:

@@ -631,7 +631,7 @@ def _check_policy_total(
             status=status,
             reason="",
             headers=stored_headers,
-            body=b"x",
+            body_length=1,
             request_time=NOW - 1,
             response_time=NOW,
             vary=policy.vary_values(req.headers, policy.vary_names(stored_headers)),
@@ -654,7 +654,7 @@ def _check_policy_total(
     assert isinstance(policy.evaluate_conditional(req, stored), bool)
     assert isinstance(policy.validator_matches(stored, resp), bool)
     assert isinstance(policy.head_invalidates(stored, resp), bool)
-    assert policy.freshen(stored, resp, NOW, NOW).body == b"x"
+    assert policy.freshen(stored, resp, NOW, NOW).body_length == 1
     assert all(isinstance(u, str) for u in policy.invalidation_urls(RequestView("POST", URL, req.headers), resp))
 
 

@@ -26,6 +26,7 @@ from origin import Origin, Reply
 from stores_contract import redis_url
 
 from httpcache import CacheControl, DictCache, serialize
+from httpcache._body import StoredBody
 from httpcache._headers import Headers
 from httpcache.cache import BaseCache
 from httpcache.caches import FileCache, RedisCache, SQLiteCache
@@ -227,7 +228,7 @@ def _stored(url: str, body: bytes) -> StoredResponse:
         status=200,
         reason="OK",
         headers=Headers(HEADERS),
-        body=body,
+        body_length=len(body),
         request_time=0.0,
         response_time=0.0,
     )
@@ -251,9 +252,9 @@ def test_a_damaged_large_body_is_not_copied_into_a_new_value(tmp_path: Path, kin
     ctl.lookup(req).release()  # read once (FileCache checks a large file once per process)
     damage(store, key, _head_length(_raw_value(store, key)) + 100)
     lookup = ctl.lookup(req)
-    assert lookup.stored is not None and lookup.stored.stream is not None
+    assert lookup.entry is not None and isinstance(lookup.entry.body, StoredBody)
     try:
-        assert not ctl.write(lookup.stored)
+        assert not ctl.put(lookup.entry)
     finally:
         lookup.release()
     again = ctl.lookup(req)

@@ -29,7 +29,7 @@ def stored(headers: Items = ()) -> StoredResponse:
         status=200,
         reason="OK",
         headers=Headers([("Date", http_date(NOW)), *headers]),
-        body=b"body",
+        body_length=4,
         request_time=NOW,
         response_time=NOW,
     )

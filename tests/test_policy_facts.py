@@ -35,7 +35,7 @@ FIELDS: Items = (
 
 
 def stored(headers: Items = FIELDS, *, request_time: float = NOW - 2, response_time: float = NOW) -> StoredResponse:
-    return StoredResponse(URL, "GET", 200, "OK", Headers(headers), b"body", request_time, response_time)
+    return StoredResponse(URL, "GET", 200, "OK", Headers(headers), 4, request_time, response_time)
 
 
 def test_stored_facts_for_the_policy() -> None:

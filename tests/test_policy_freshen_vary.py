@@ -13,7 +13,7 @@ from httpcache.models import RequestView, ResponseView, StoredResponse
 
 
 def _stored(headers: Items, vary: dict[str, Optional[str]]) -> StoredResponse:
-    return StoredResponse(URL, "GET", 200, "OK", Headers(headers), b"body", NOW - 61, NOW - 60, vary=vary)
+    return StoredResponse(URL, "GET", 200, "OK", Headers(headers), 4, NOW - 61, NOW - 60, vary=vary)
 
 
 CASES = [

@@ -26,7 +26,7 @@ def stored(
         status=status,
         reason="",
         headers=Headers(headers),
-        body=b"body",
+        body_length=4,
         request_time=request_time,
         response_time=response_time,
     )

@@ -8,6 +8,7 @@ from typing import Optional
 import pytest
 
 from httpcache import policy
+from httpcache._body import Entry
 from httpcache._headers import Headers, parse_content_range, parse_range
 from httpcache.models import RequestView, StoredResponse
 
@@ -53,19 +54,20 @@ def test_parse_content_range_rfc9110_14_4(value: str, expected: object) -> None:
     assert parse_content_range(value) == expected
 
 
-def stored(status: int, body: bytes, content_range: Optional[str] = None) -> StoredResponse:
+def stored(status: int, body: bytes, content_range: Optional[str] = None) -> Entry:
     headers = [("Cache-Control", "max-age=60")]
     if content_range:
         headers.append(("Content-Range", content_range))
-    return StoredResponse(URL, "GET", status, "", Headers(headers), body, 0.0, 0.0)
+    return Entry(StoredResponse(URL, "GET", status, "", Headers(headers), len(body), 0.0, 0.0), body)
 
 
-def served(spec: tuple[Optional[int], Optional[int]], stored: StoredResponse) -> Optional[tuple[int, int, int, bytes]]:
+def served(spec: tuple[Optional[int], Optional[int]], stored: Entry) -> Optional[tuple[int, int, int, bytes]]:
     """``range_from_stored``, with the bytes it points at in the stored body."""
-    found = policy.range_from_stored(spec, stored)
+    found = policy.range_from_stored(spec, stored.head)
     if found is None:
         return None
     first, last, length, start = found
+    assert isinstance(stored.body, bytes)
     return first, last, length, stored.body[start : start + last - first + 1]
 
 
@@ -102,8 +104,8 @@ def test_range_from_partial_response_rfc9111_3_4(spec: tuple[Optional[int], Opti
 
 
 def test_partial_response_whose_body_does_not_fit_its_range_is_not_used() -> None:
-    assert policy.range_from_stored((5, 6), stored(206, b"567", "bytes 5-9/10")) is None
-    assert policy.range_from_stored((0, 1), stored(404, BODY)) is None
+    assert policy.range_from_stored((5, 6), stored(206, b"567", "bytes 5-9/10").head) is None
+    assert policy.range_from_stored((0, 1), stored(404, BODY).head) is None
 
 
 @pytest.mark.parametrize(

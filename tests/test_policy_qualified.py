@@ -29,7 +29,7 @@ def cc(value: str) -> tuple[str, str]:
 
 def stored(headers: Items) -> StoredResponse:
     items = [("Date", http_date(NOW)), ("ETag", '"e"'), *headers]
-    return StoredResponse(URL, "GET", 200, "OK", Headers(items), b"x", NOW, NOW)
+    return StoredResponse(URL, "GET", 200, "OK", Headers(items), 1, NOW, NOW)
 
 
 # (headers, options, fields never reused)

@@ -20,7 +20,7 @@ LOCATION = ("Location", "http://example.com/elsewhere")
 
 
 def stored(status: int, headers: Items) -> StoredResponse:
-    return StoredResponse(URL, "GET", status, "", Headers(headers), b"", NOW, NOW)
+    return StoredResponse(URL, "GET", status, "", Headers(headers), 0, NOW, NOW)
 
 
 def dated(*items: tuple[str, str]) -> list[tuple[str, str]]:

@@ -25,7 +25,7 @@ LM_10000 = ("Last-Modified", http_date(NOW - 10_000))  # heuristic lifetime 1000
 
 
 def stored(headers: Items, status: int = 200) -> StoredResponse:
-    return StoredResponse(URL, "GET", status, "", Headers([("Date", http_date(NOW)), *headers]), b"x", NOW, NOW)
+    return StoredResponse(URL, "GET", status, "", Headers([("Date", http_date(NOW)), *headers]), 1, NOW, NOW)
 
 
 def cc(value: str) -> tuple[str, str]:

@@ -27,7 +27,7 @@ def stored(headers: Items = (), *, response_time: float = NOW) -> StoredResponse
         status=200,
         reason="OK",
         headers=Headers(headers),
-        body=b"the stored body",
+        body_length=len(b"the stored body"),
         request_time=response_time - 1,
         response_time=response_time,
         vary={"accept": "text/html"},
@@ -223,7 +223,7 @@ def test_freshen_fields_rfc9111_4_3_4(name: str, values: list[str]) -> None:
 def test_freshen_keeps_body_and_identity_updates_times_rfc9111_4_3_4() -> None:
     before = stored(STORED_FIELDS, response_time=NOW - 3600)
     after = _freshened()
-    assert after.body == b"the stored body"
+    assert after.body_length == len(b"the stored body")
     assert (after.url, after.method, after.status, after.reason) == (URL, "GET", 200, "OK")
     assert dict(after.vary) == {"accept": "text/html"}
     assert after.auth is None

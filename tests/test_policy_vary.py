@@ -30,7 +30,7 @@ def stored(
         status=200,
         reason="OK",
         headers=Headers([("Cache-Control", "max-age=60"), *headers]),
-        body=b"body",
+        body_length=4,
         request_time=response_time,
         response_time=response_time,
         vary=vary or {},

@@ -15,6 +15,7 @@ from typing import Callable, NoReturn, Optional
 import pytest
 
 from httpcache import serialize
+from httpcache._body import Entry, StoredBody
 from httpcache._headers import Headers
 from httpcache.cache import ValueReader
 from httpcache.models import StoredResponse
@@ -23,7 +24,6 @@ from httpcache.serialize import (
     MAGIC,
     VariantRef,
     dump_index,
-    dump_response,
     kind_of,
     load_index,
     load_response,
@@ -35,7 +35,8 @@ URL = "http://example.com/r"
 BINARY_BODY = bytes(range(256)) * 3 + b"HTTPCACHE\x01R" + b"\x00" * 7
 
 
-def entry(**changes: object) -> StoredResponse:
+def entry(body: bytes = BINARY_BODY, **changes: object) -> Entry:
+    """A stored response (``changes`` to its head) with ``body``."""
     base = StoredResponse(
         url=URL,
         method="GET",
@@ -53,13 +54,18 @@ def entry(**changes: object) -> StoredResponse:
                 ("X-Empty", ""),
             ]
         ),
-        body=BINARY_BODY,
+        body_length=len(body),
         request_time=NOW - 0.25,
         response_time=NOW + 0.123456789,
         vary={"accept-encoding": "gzip", "accept-language": None, "x-empty": ""},
         auth="0" * 64,
     )
-    return base.replace(**changes)
+    return Entry(base.replace(**changes), body)
+
+
+def dump_response(stored: Entry) -> bytes:
+    assert isinstance(stored.body, bytes)
+    return serialize.dump_response(stored.head, stored.body)
 
 
 # ---------------------------------------------------------------------------
@@ -80,25 +86,27 @@ def entry(**changes: object) -> StoredResponse:
         pytest.param(entry(request_time=0.0, response_time=1e-9), id="tiny-times"),
     ],
 )
-def test_round_trip(stored: StoredResponse) -> None:
+def test_round_trip(stored: Entry) -> None:
     data = dump_response(stored)
     assert isinstance(data, bytes)
-    loaded = load_response(data, stored.url)
+    loaded = load_response(data, stored.head.url)
     assert loaded == stored
     assert loaded is not None
-    assert loaded.headers.items() == stored.headers.items()  # duplicates kept, in order
-    assert loaded.body == stored.body
-    assert dict(loaded.vary) == dict(stored.vary)
-    assert (loaded.request_time, loaded.response_time) == (stored.request_time, stored.response_time)
+    head, want = loaded.head, stored.head
+    assert head.headers.items() == want.headers.items()  # duplicates kept, in order
+    assert loaded.body == stored.body and head.body_length == len(stored.body)  # type: ignore[arg-type]
+    assert dict(head.vary) == dict(want.vary)
+    assert (head.request_time, head.response_time) == (want.request_time, want.response_time)
     assert load_response(data) == stored  # no URL check requested
 
 
 def test_round_trip_keeps_duplicate_header_order() -> None:
     loaded = load_response(dump_response(entry()))
     assert loaded is not None
-    assert loaded.headers.get_all("set-cookie") == ["a=1", "b=2"]
-    assert [name for name, _ in loaded.headers.items()][:4] == ["Date", "Set-Cookie", "Content-Type", "Set-Cookie"]
-    assert loaded.headers.get("x-latin1") == "caf\xe9 \xff\xa0"
+    headers = loaded.head.headers
+    assert headers.get_all("set-cookie") == ["a=1", "b=2"]
+    assert [name for name, _ in headers.items()][:4] == ["Date", "Set-Cookie", "Content-Type", "Set-Cookie"]
+    assert headers.get("x-latin1") == "caf\xe9 \xff\xa0"
 
 
 @pytest.mark.parametrize(
@@ -199,7 +207,7 @@ def test_hand_built_good_meta_loads() -> None:
     loaded = load_response(_with_meta(_good_meta(), b"body"), URL)
     assert loaded is not None
     assert loaded.body == b"body"
-    assert loaded.headers.items() == (("Date", "x"),)
+    assert loaded.head.headers.items() == (("Date", "x"),)
 
 
 CORRUPT = [
@@ -438,13 +446,13 @@ def test_load_from_reader_leaves_the_body_in_the_store() -> None:
     body = bytes(range(256)) * 4096  # 1 MiB
     reader = BytesReader(dump_response(entry(body=body)))
     loaded = serialize.load_response_from(reader, URL)
-    assert loaded is not None and loaded.stream is not None
-    assert loaded.body == b"" and loaded.body_length == len(body)
-    assert loaded.replace(stream=None, body=body) == entry(body=body)
+    assert loaded is not None and isinstance(loaded.body, StoredBody)
+    assert loaded.head.body_length == len(body) and loaded.body.length == len(body)
+    assert loaded.head == entry(body=body).head
     assert max(size for size, _ in reader.reads) < 4096  # only the head and the trailer were read
-    assert b"".join(loaded.stream.pieces(size=100_000)) == body
-    assert loaded.stream.pread(10, len(body) - 4) == body[-4:]
-    loaded.stream.release()
+    assert b"".join(loaded.body.pieces(size=100_000)) == body
+    assert loaded.body.pread(10, len(body) - 4) == body[-4:]
+    loaded.close()
     assert reader.closed == 1
 
 
@@ -463,9 +471,9 @@ def test_reader_corrupt_is_none(data: bytes) -> None:
 @pytest.mark.parametrize("data", DAMAGED_BODY)
 def test_reader_with_a_damaged_body_fails_when_read(data: bytes) -> None:
     loaded = serialize.load_response_from(BytesReader(data), URL)
-    assert loaded is not None and loaded.stream is not None
+    assert loaded is not None and isinstance(loaded.body, StoredBody)
     with pytest.raises(OSError, match="checksum"):
-        loaded.stream.read_verified()
+        loaded.body.read_verified()
 
 
 def test_reader_for_another_url_and_kind_of_reader() -> None:
@@ -489,9 +497,10 @@ def test_any_damaged_byte_of_an_index_is_none(at: int) -> None:
     assert load_index(_flipped(GOOD_INDEX, at)) is None
 
 
-def _version_2(stored: StoredResponse) -> bytes:
+def _version_2(stored: Entry) -> bytes:
     """A value as format version 2 wrote it (no checksums)."""
-    head = serialize.dump_head(stored)[:-4]
+    assert isinstance(stored.body, bytes)
+    head = serialize.dump_head(stored.head)[:-4]
     head = head[: len(MAGIC)] + b"\x02" + head[len(MAGIC) + 1 :]
     return head + stored.body + struct.pack(">Q", len(stored.body))
 
@@ -503,16 +512,16 @@ def test_a_version_2_value_is_not_ours() -> None:
     assert serialize.load_response_from(BytesReader(old), URL) is None
 
 
-def _streamed(body: bytes, damage_at: Optional[int] = None) -> tuple[StoredResponse, list[str]]:
+def _streamed(body: bytes, damage_at: Optional[int] = None) -> tuple[Entry, list[str]]:
     """A response decoded from a reader over its value, the body byte ``damage_at`` damaged
     in the store after it was written; and the list its damage reports go to."""
     data = dump_response(entry(body=body))
     if damage_at is not None:
         data = _flipped(data, _head_end(data) + 4 + damage_at)
     loaded = serialize.load_response_from(BytesReader(data), URL)
-    assert loaded is not None and loaded.stream is not None  # the head is intact: decoded
+    assert loaded is not None and isinstance(loaded.body, StoredBody)  # the head is intact: decoded
     reports: list[str] = []
-    loaded.stream.on_damage = lambda: reports.append("damaged")
+    loaded.body.on_damage = lambda: reports.append("damaged")
     return loaded, reports
 
 
@@ -531,20 +540,20 @@ def _read_all(stream: io.RawIOBase, size: int) -> bytes:
 @pytest.mark.parametrize("size", [1000, 65536, -1])
 def test_a_stream_of_an_intact_body_reads_it_all(size: int) -> None:
     loaded, reports = _streamed(BIG)
-    assert loaded.stream is not None
-    stream = loaded.stream.stream()
+    assert isinstance(loaded.body, StoredBody)
+    stream = loaded.body.stream()
     assert stream is not None
     assert _read_all(stream, size) == BIG
     assert reports == []
-    assert loaded.stream.read_verified() == BIG
+    assert loaded.body.read_verified() == BIG
 
 
 @pytest.mark.parametrize("damage_at", [0, 5000, len(BIG) - 1])
 @pytest.mark.parametrize("size", [1000, 65536, -1])
 def test_a_stream_of_a_damaged_body_raises_before_its_end(damage_at: int, size: int) -> None:
     loaded, reports = _streamed(BIG, damage_at)
-    assert loaded.stream is not None
-    stream = loaded.stream.stream()
+    assert isinstance(loaded.body, StoredBody)
+    stream = loaded.body.stream()
     assert stream is not None
     handed: list[bytes] = []
     with pytest.raises(OSError, match="checksum"):
@@ -558,17 +567,17 @@ def test_a_stream_of_a_damaged_body_raises_before_its_end(damage_at: int, size: 
     with pytest.raises(OSError):
         stream.read(10)  # and it stays failed
     with pytest.raises(OSError):
-        loaded.stream.read_verified()
+        loaded.body.read_verified()
     assert reports == ["damaged"]  # reported once
 
 
 def test_a_damaged_body_read_whole_raises_before_handing_a_byte() -> None:
     loaded, reports = _streamed(BIG, 123)
-    assert loaded.stream is not None
+    assert isinstance(loaded.body, StoredBody)
     with pytest.raises(OSError):
-        loaded.stream.read_verified()
+        loaded.body.read_verified()
     assert reports == ["damaged"]
-    stream = loaded.stream.stream()
+    stream = loaded.body.stream()
     assert stream is not None
     with pytest.raises(OSError):
         stream.read(10)  # what a caller would get instead: no byte at all
@@ -577,13 +586,13 @@ def test_a_damaged_body_read_whole_raises_before_handing_a_byte() -> None:
 @pytest.mark.parametrize(("start", "stop"), [(0, 10), (100, 200), (len(BIG) - 5, len(BIG)), (1, len(BIG))])
 def test_a_part_of_a_body_is_served_only_after_the_whole_body_checks_out(start: int, stop: int) -> None:
     loaded, reports = _streamed(BIG)
-    assert loaded.stream is not None
-    stream = loaded.stream.stream(start, stop)
+    assert isinstance(loaded.body, StoredBody)
+    stream = loaded.body.stream(start, stop)
     assert stream is not None
     assert _read_all(stream, 4096) == BIG[start:stop]
     damaged, reports = _streamed(BIG, len(BIG) // 2)  # outside every part asked for
-    assert damaged.stream is not None
-    stream = damaged.stream.stream(start, stop)
+    assert isinstance(damaged.body, StoredBody)
+    stream = damaged.body.stream(start, stop)
     assert stream is not None
     with pytest.raises(OSError, match="checksum"):
         stream.read(4096)
@@ -593,8 +602,8 @@ def test_a_part_of_a_body_is_served_only_after_the_whole_body_checks_out(start: 
 def test_an_empty_body_with_a_damaged_checksum_raises() -> None:
     data = _flipped(dump_response(entry(body=b"")), -1)
     loaded = serialize.load_response_from(BytesReader(data), URL)
-    assert loaded is not None and loaded.stream is not None
-    stream = loaded.stream.stream()
+    assert loaded is not None and isinstance(loaded.body, StoredBody)
+    stream = loaded.body.stream()
     assert stream is not None
     with pytest.raises(OSError):
         stream.read()
