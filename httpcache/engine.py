@@ -60,7 +60,7 @@ class Engine(Generic[Req, Resp]):
         if view.method not in policy.CACHEABLE_METHODS:
             return self._unsafe(call)
         if policy.has_preconditions(view):
-            if _only_if_cached(view):
+            if policy.only_if_cached(view):
                 return self._gateway_timeout(call)
             log.debug("%s %s passes through: precondition fields (RFC 9110 §13.1)", view.method, view.url)
             return self.transport.forwarded(self._send(call))
@@ -126,7 +126,7 @@ class Engine(Generic[Req, Resp]):
         the caller's own timeout, and ends at once when waiting cannot pay off (``_coalesce``)."""
         ctl, view = self.controller, call.view
         limit = ctl.options.coalesce_timeout
-        if limit <= 0 or view.method != "GET" or _for_itself(view):
+        if limit <= 0 or view.method != "GET" or policy.answered_for_itself(view):
             return self._fetch(call)
         key = cache_key(view.method, view.url)
         bound = limit if call.wait_bound is None else min(limit, call.wait_bound)
@@ -254,7 +254,7 @@ class Engine(Generic[Req, Resp]):
                         served = policy.range_from_stored(spec, entry.head)
                         if served is not None and not damaged(entry):  # damaged: fetched instead
                             return self._partial(call, entry, served, lookup.decision.age)
-        if _only_if_cached(call.view):
+        if policy.only_if_cached(call.view):
             return self._gateway_timeout(call)
         return self._fetch(call)
 
@@ -482,20 +482,6 @@ class Engine(Generic[Req, Resp]):
     def close(self) -> None:
         """Stop background revalidation (running jobs are abandoned)."""
         self.controller.refresher.shutdown()
-
-
-def _only_if_cached(view: RequestView) -> bool:
-    """RFC 9111 §5.2.1.7: the request takes only a stored response (a Range or precondition
-    request included: never forwarded)."""
-    return view.facts.directives.only_if_cached
-
-
-def _for_itself(view: RequestView) -> bool:
-    """Is the request's answer its own, saying nothing of what other callers would get (a
-    conditional, answered 304 for this caller's copy; a request no-store)? Such a request
-    neither leads a coalesced fetch nor follows one: its answer must not mark the URL
-    "pass", and no other caller waits on it (RFC 9111 §5.2.1.5, RFC 9110 §13.1)."""
-    return view.facts.is_conditional or view.facts.directives.no_store
 
 
 def _reason(outcome: policy.ResponseOutcome) -> str:

@@ -273,6 +273,20 @@ def stale_if_error_allowed(
 # After the response (RFC 9111 §3, §4.3.4, §4.3.5; RFC 5861 §4)
 
 
+def only_if_cached(req: RequestView) -> bool:
+    """RFC 9111 §5.2.1.7: the request takes only a stored response; one that none can
+    answer (a Range or a precondition request included) is never forwarded: a 504."""
+    return req.facts.directives.only_if_cached
+
+
+def answered_for_itself(req: RequestView) -> bool:
+    """Is the answer to ``req`` its own, saying nothing of what another request for the URL
+    would get? A conditional request is answered for the caller's copy (a 304, RFC 9110
+    §13.1) and a request no-store keeps its answer out of the cache (RFC 9111 §5.2.1.5):
+    such an answer never decides for other callers (coalescing, hit-for-pass)."""
+    return req.facts.is_conditional or req.facts.directives.no_store
+
+
 def after_response(
     req: RequestView,
     stored: Optional[StoredResponse],

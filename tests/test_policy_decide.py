@@ -377,3 +377,25 @@ def test_stale_while_revalidate_carries_validators_rfc5861_3() -> None:
     decision = decide([], [cc("max-age=1, stale-while-revalidate=60"), ("ETag", '"v"')], 5)
     assert isinstance(decision, policy.StaleWhileRevalidate)
     assert decision.headers == (("If-None-Match", '"v"'),)
+
+
+@pytest.mark.parametrize(
+    ("fields", "only", "for_itself"),
+    [
+        ([], False, False),
+        ([("Cache-Control", "only-if-cached")], True, False),
+        ([("Cache-Control", "max-age=0, only-if-cached"), ("Range", "bytes=0-1")], True, False),
+        ([("If-None-Match", '"a"')], False, True),
+        ([("If-Modified-Since", "Sat, 05 Dec 2026 00:00:00 GMT")], False, True),
+        ([("Cache-Control", "no-store")], False, True),
+        ([("If-Match", '"a"')], False, False),  # a precondition: for the origin, not a 304 to our copy
+    ],
+)
+def test_only_if_cached_and_answers_for_one_request(
+    fields: list[tuple[str, str]], only: bool, for_itself: bool
+) -> None:
+    """RFC 9111 §5.2.1.7 (only-if-cached); RFC 9110 §13.1 and RFC 9111 §5.2.1.5 (an answer
+    that is the request's own)."""
+    req = RequestView("GET", "http://example.com/r", Headers(fields))
+    assert policy.only_if_cached(req) is only
+    assert policy.answered_for_itself(req) is for_itself
