@@ -179,10 +179,10 @@ class Copier:
         if self.family == "cachecontrol":
             return bytes(bytearray(value))
         if self.family == "httpcache":
-            stored = self._serialize.load_response(value)
-            if stored is None:
+            entry = self._serialize.load_response(value)
+            if entry is None or not isinstance(entry.body, bytes):
                 raise CopyError(f"{self.client}: a recorded value does not decode")
-            return self._serialize.dump_response(dataclasses.replace(stored, url=url))
+            return self._serialize.dump_response(dataclasses.replace(entry.head, url=url), entry.body)
         if self.family == "requests":  # a deep copy: nothing shared with the template, as a real entry
             response = copy.deepcopy(value)
             response.url = response.request.url = url

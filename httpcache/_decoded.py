@@ -6,10 +6,13 @@ back until the value is replaced, or equal bytes, as a file or a socket store ha
 comparison, far cheaper than decoding). A replaced or damaged value is therefore never
 served from here, whoever changed it.
 
-Least recently used first out, bounded by ``MAX_BYTES``: each entry counts the length of its
-value plus ``OVERHEAD`` for the decoded objects. Kept small on purpose: it serves the URLs
-hit again and again, while a hit spread over many entries is made cheap by decoding cheaply,
-not by keeping everything decoded. Keys are cache keys (a variant's holds a digest of the
+Least recently used first out, bounded by ``MAX_BYTES`` (each entry counts the length of its
+value plus ``OVERHEAD`` for the decoded objects) and by ``MAX_ENTRIES``; a value over an
+eighth of the bytes is never kept. The bytes bound lets it keep large bodies hit again and
+again (a 1 MB body is then not checked and copied out of its value on every hit); the count
+bound keeps what it holds of small entries to a few megabytes, whatever the store's size: a
+hit spread over many entries is made cheap by decoding cheaply, not by keeping everything
+decoded. Keys are cache keys (a variant's holds a digest of the
 credentials it was stored for, never them); values are what the store holds.
 """
 
@@ -19,10 +22,11 @@ import threading
 from collections import OrderedDict
 from typing import Generic, Optional, TypeVar
 
-__all__ = ["MAX_BYTES", "OVERHEAD", "DecodedEntries"]
+__all__ = ["MAX_BYTES", "MAX_ENTRIES", "OVERHEAD", "DecodedEntries"]
 
-#: The bound: values' lengths plus ``OVERHEAD`` each.
-MAX_BYTES = 4 * 1024 * 1024
+#: The bounds: values' lengths plus ``OVERHEAD`` each, and entries.
+MAX_BYTES = 16 * 1024 * 1024
+MAX_ENTRIES = 1024
 #: What one decoded entry costs beyond its value (objects, fields, facts), counted.
 OVERHEAD = 2048
 
@@ -32,8 +36,9 @@ _T = TypeVar("_T")
 class DecodedEntries(Generic[_T]):
     """Decoded entries by key, each with the value it was decoded from (see the module)."""
 
-    def __init__(self, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(self, max_bytes: int = MAX_BYTES, max_entries: int = MAX_ENTRIES) -> None:
         self.max_bytes = max_bytes
+        self.max_entries = max_entries
         self._entries: OrderedDict[str, tuple[bytes, _T, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -52,7 +57,7 @@ class DecodedEntries(Generic[_T]):
 
     def keeps(self, size: int) -> bool:
         """Would an entry for a value of ``size`` bytes be kept?"""
-        return size + OVERHEAD <= self.max_bytes // 16
+        return size + OVERHEAD <= self.max_bytes // 8
 
     def put(self, key: str, value: bytes, decoded: _T) -> None:
         """Keep ``decoded``, the entry at ``key`` decoded from ``value``."""
@@ -65,7 +70,7 @@ class DecodedEntries(Generic[_T]):
                 self._bytes -= old[2]
             self._entries[key] = (value, decoded, cost)
             self._bytes += cost
-            while self._bytes > self.max_bytes:
+            while self._bytes > self.max_bytes or len(self._entries) > self.max_entries:
                 _, (_, _, dropped) = self._entries.popitem(last=False)
                 self._bytes -= dropped
 

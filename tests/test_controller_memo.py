@@ -105,8 +105,13 @@ def test_the_memo_is_bounded_in_bytes() -> None:
     assert 0 < entries < 100
     assert memo.get("k99", b"v" * 1000) == "decoded 99"  # the most recent is kept
     assert memo.get("k0", b"v" * 1000) is None  # the oldest went first
-    memo.put("big", b"x" * (64 * 1024), "too big")  # over a sixteenth of the bound: never kept
+    memo.put("big", b"x" * (64 * 1024), "too big")  # over an eighth of the bound: never kept
     assert memo.get("big", b"x" * (64 * 1024)) is None
+    few: DecodedEntries[str] = DecodedEntries(max_entries=3)
+    for i in range(10):
+        few.put(f"k{i}", b"v", f"decoded {i}")
+        assert few.size()[0] <= 3
+    assert few.get("k9", b"v") == "decoded 9" and few.get("k6", b"v") is None
 
 
 def test_the_memo_serves_only_the_value_it_decoded() -> None:
