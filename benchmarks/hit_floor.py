@@ -94,7 +94,7 @@ def steps(cached: requests.Session, url: str) -> dict[str, float]:
     kwargs: dict[str, Any] = {"stream": False, "timeout": None, "verify": True, "cert": None, "proxies": {}}
     call = Call(_Sending(request, kwargs), view, False, wait_bound(None))
     with adapter.controller.lookup(view) as lookup:
-        stored, age = lookup.stored, lookup.decision.age
+        entry, age = lookup.entry, lookup.decision.age
 
     def lookup_once() -> None:
         with adapter.controller.lookup(view):
@@ -104,7 +104,7 @@ def steps(cached: requests.Session, url: str) -> dict[str, float]:
         "adapter.send, all of it": best_of(lambda: adapter.send(request, **kwargs)),
         "request view": best_of(lambda: _messages._request_view(request)),
         "lookup: key, store get, decode, Vary, freshness (RFC 9111 §4)": best_of(lookup_once),
-        "building the Response and its urllib3 response": best_of(lambda: adapter.engine._serve(call, stored, age)),
+        "building the Response and its urllib3 response": best_of(lambda: adapter.engine._serve(call, entry, age)),
     }
 
 

@@ -44,16 +44,21 @@ class DecodedEntries(Generic[_T]):
         self._lock = threading.Lock()
 
     def get(self, key: str, value: object) -> Optional[_T]:
-        """The entry decoded from ``value`` at ``key``, if it is here."""
-        with self._lock:
-            found = self._entries.get(key)
-            if found is None:
-                return None
-            kept, decoded, _ = found
-            if kept is not value and kept != value:
-                return None
+        """The entry decoded from ``value`` at ``key``, if it is here. Takes no lock (a hit
+        is a read: eight threads hitting one session must not queue on a lock held by a
+        thread the interpreter switched away from); ``dict.get`` and ``move_to_end`` are each
+        atomic, and an entry evicted in between is simply not moved."""
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        kept, decoded, _ = found
+        if kept is not value and kept != value:
+            return None
+        try:
             self._entries.move_to_end(key)
-            return decoded
+        except KeyError:
+            pass  # evicted meanwhile by a writer: still the right entry for this value
+        return decoded
 
     def keeps(self, size: int) -> bool:
         """Would an entry for a value of ``size`` bytes be kept?"""
