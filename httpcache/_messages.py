@@ -98,7 +98,22 @@ _REQUEST_DICT = _PRIVATE["PreparedRequest.__dict__"]
 def _request_view(request: PreparedRequest) -> RequestView:
     """The policy's view of a request."""
     url = request.url.decode("utf-8") if isinstance(request.url, bytes) else str(request.url or "")
-    return RequestView((request.method or "GET").upper(), url, Headers(request.headers.items()))
+    return RequestView((request.method or "GET").upper(), url, _request_headers(request.headers))
+
+
+def _request_headers(fields: Any) -> Headers:
+    """A request's header lines; read from a ``CaseInsensitiveDict``'s own lines, as they
+    are, when every name and value is ``str`` (requests also sends bytes: read as Latin-1)."""
+    if _CID_STORE and type(fields) is CaseInsensitiveDict:
+        lines = tuple(fields._store.values())  # type: ignore[attr-defined]  # checked: _cid_store_usable
+        if all(type(name) is str and type(value) is str for name, value in lines):
+            return Headers.of_lines(lines)
+    return Headers((_text(name), _text(value)) for name, value in fields.items())
+
+
+def _text(value: object) -> str:
+    """A field name or value as text: bytes (which requests sends as they are) as Latin-1."""
+    return value.decode("latin-1") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
 def _response_view(resp: Response) -> ResponseView:

@@ -52,3 +52,16 @@ def test_without_the_tee_responses_are_served_and_not_stored(origin: Origin, mon
     got = [sess.get(origin.url("/fresh")) for _ in range(3)]
     assert [r.content for r in got] == [b"fresh body"] * 3
     assert not any(from_cache(r) for r in got) and origin.count("/fresh") == 3
+
+
+def test_a_header_value_given_as_bytes_selects_its_variant_as_text(origin: Origin) -> None:
+    """requests sends a bytes value as it is; the cache reads it as the same text (Latin-1),
+    so ``b"caf\\xe9"`` and ``"café"`` (the same bytes on the wire) select one variant."""
+    origin.route("/v", Reply(200, [("Cache-Control", "max-age=600"), ("Vary", "X-Who")], b"for cafe"))
+    sess = CacheControl(requests.Session())
+    first = sess.get(origin.url("/v"), headers={"X-Who": b"caf\xe9"})
+    again = sess.get(origin.url("/v"), headers={"X-Who": "café"})
+    other = sess.get(origin.url("/v"), headers={"X-Who": "tea"})
+    assert (first.content, again.content) == (b"for cafe", b"for cafe")
+    assert from_cache(again) and not from_cache(other)
+    assert origin.count("/v") == 2
