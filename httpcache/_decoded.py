@@ -12,7 +12,13 @@ eighth of the bytes is never kept. The bytes bound lets it keep large bodies hit
 again (a 1 MB body is then not checked and copied out of its value on every hit); the count
 bound keeps what it holds of small entries to a few megabytes, whatever the store's size: a
 hit spread over many entries is made cheap by decoding cheaply, not by keeping everything
-decoded. Keys are cache keys (a variant's holds a digest of the
+decoded.
+
+When it is full, an entry decoded for a read is let in only if its key was read here (and
+missed) before, recently (a doorkeeper of the last ``4 * MAX_ENTRIES`` keys missed): a hit
+spread over many more entries than it holds would otherwise evict an entry for every hit,
+and freeing an entry decoded a thousand hits ago costs more than decoding one. An entry
+just written is always let in. Keys are cache keys (a variant's holds a digest of the
 credentials it was stored for, never them); values are what the store holds.
 """
 
@@ -41,6 +47,7 @@ class DecodedEntries(Generic[_T]):
         self.max_entries = max_entries
         self._entries: OrderedDict[str, tuple[bytes, _T, int]] = OrderedDict()
         self._bytes = 0
+        self._seen: set[str] = set()  # the doorkeeper: keys missed recently while full
         self._lock = threading.Lock()
 
     def get(self, key: str, value: object) -> Optional[_T]:
@@ -64,12 +71,21 @@ class DecodedEntries(Generic[_T]):
         """Would an entry for a value of ``size`` bytes be kept?"""
         return size + OVERHEAD <= self.max_bytes // 8
 
-    def put(self, key: str, value: bytes, decoded: _T) -> None:
-        """Keep ``decoded``, the entry at ``key`` decoded from ``value``."""
+    def put(self, key: str, value: bytes, decoded: _T, read: bool = False) -> None:
+        """Keep ``decoded``, the entry at ``key`` decoded from ``value``; ``read``: decoded
+        for a read (not written), let in when full only past the doorkeeper."""
         cost = len(value) + OVERHEAD
         if not self.keeps(len(value)):
             return
         with self._lock:
+            full = len(self._entries) >= self.max_entries or self._bytes + cost > self.max_bytes
+            if read and full and key not in self._entries:
+                if key not in self._seen:
+                    if len(self._seen) >= 4 * self.max_entries:
+                        self._seen.clear()
+                    self._seen.add(key)
+                    return
+                self._seen.discard(key)
             old = self._entries.pop(key, None)
             if old is not None:
                 self._bytes -= old[2]
@@ -88,6 +104,7 @@ class DecodedEntries(Generic[_T]):
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._seen.clear()
             self._bytes = 0
 
     def size(self) -> tuple[int, int]:

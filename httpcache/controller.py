@@ -211,7 +211,7 @@ class CacheController:
             else:
                 entry = serialize.load_response(data, url)
                 if entry is not None and isinstance(data, bytes):
-                    self._memo.put(key, data, entry)
+                    self._memo.put(key, data, entry, read=True)
         except Exception as exc:  # noqa: BLE001 - a reader failing is a miss
             close(data)
             self.backend.warn("read", key, exc)

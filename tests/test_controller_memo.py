@@ -143,3 +143,17 @@ def test_hit_with_content_coding_is_still_decoded(origin: Origin, session: reque
     hit = session.get(origin.url("/z"))
     assert from_cache(hit) and hit.content == b"plain text " * 50
     assert origin.count("/z") == 1
+
+
+def test_when_full_a_read_lets_in_only_a_key_read_before() -> None:
+    """A hit spread over many more entries than the memo holds does not evict one entry per
+    hit: a decoded read is let in when full only for a key missed recently; a write always."""
+    memo: DecodedEntries[str] = DecodedEntries(max_entries=2)
+    memo.put("a", b"1", "a")
+    memo.put("b", b"2", "b")
+    memo.put("c", b"3", "c", read=True)  # full, "c" never seen: not let in
+    assert (memo.get("a", b"1"), memo.get("b", b"2"), memo.get("c", b"3")) == ("a", "b", None)
+    memo.put("c", b"3", "c", read=True)  # read again: let in, the least recent goes
+    assert memo.get("c", b"3") == "c" and memo.size()[0] == 2
+    memo.put("d", b"4", "d")  # a write: always let in
+    assert memo.get("d", b"4") == "d" and memo.size()[0] == 2
