@@ -17,10 +17,9 @@ response, drain or throw away one), which ``adapter.CacheControlAdapter`` implem
 from __future__ import annotations
 
 import logging
-import time
 from typing import Callable, Generic, Optional, Union
 
-from . import _coalesce, policy
+from . import _coalesce, _leases, policy
 from ._body import PIECE, Entry
 from ._headers import Headers
 from ._transport import (
@@ -137,7 +136,7 @@ class Engine(Generic[Req, Resp]):
             return self._follow(call, flight, bound)
         token: Optional[str] = None
         try:
-            token, served = self._take_lease(call, key, limit, bound)
+            token, served = _leases.take_lease(ctl, key, limit, bound, lambda: self._served_from_cache(call), view.url)
         except BaseException:
             ctl.coalescer.release(key, flight)
             raise
@@ -187,57 +186,6 @@ class Engine(Generic[Req, Resp]):
             if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and lookup.entry is not None:
                 return self._serve(call, lookup.entry, lookup.decision.age)
             return None
-
-    def _take_lease(
-        self, call: Call[Req], key: str, seconds: float, bound: float
-    ) -> tuple[Optional[str], Optional[Resp]]:
-        """Coalescing across processes: take the store's lease on ``key`` for ``seconds``
-        (the token), or wait, at most ``bound`` seconds, while another process holds it,
-        and be served what it stored. Past the bound, once its lease is gone with nothing
-        stored, or once it has marked the key "pass" (its response is not storable), the
-        caller fetches (with the lease if it got it)."""
-        ctl = self.controller
-        token = ctl.lease(key, seconds)
-        if token is not None:
-            return token, None
-        if self._passed(key):
-            return None, None
-        log.debug("%s: another process is fetching it; waiting for its response", call.view.url)
-        deadline = time.monotonic() + bound
-        pause = 0.005
-        while time.monotonic() < deadline:
-            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-            pause = min(pause * 2, 0.1)
-            served = self._served_from_cache(call)
-            if served is not None:
-                return None, served
-            if self._passed(key):
-                return None, None
-            token = ctl.lease(key, seconds)
-            if token is not None:
-                served = self._served_from_cache(call)  # stored just before it let go
-                if served is not None:
-                    ctl.unlease(key, token)
-                    return None, served
-                return token, None
-        return None, None
-
-    def _passed(self, key: str) -> bool:
-        """Has another process marked ``key`` "pass" (not storable, recently)? Then this
-        process does not coalesce it either, for as long."""
-        if not _coalesce.is_pass(self.controller.backend.get(_coalesce.pass_key(key)), time.time()):
-            return False
-        self.controller.coalescer.mark_pass(key)
-        return True
-
-    def _mark_pass(self, key: str, shared: Optional[str]) -> None:
-        """Misses for ``key`` go straight to the origin for a while: its answer is not
-        storable (hit-for-pass). ``shared``: other processes may be waiting on our lease."""
-        self.controller.coalescer.mark_pass(key)
-        if shared:
-            self.controller.backend.set(
-                _coalesce.pass_key(key), _coalesce.pass_marker(time.time()), _coalesce.PASS_SECONDS
-            )
 
     # -- Range (RFC 9111 §3.3, §3.4) ----------------------------------------------------
 
@@ -393,7 +341,7 @@ class Engine(Generic[Req, Resp]):
                 raise AssertionError(f"{outcome} without a stored response")
             served = self._from_outcome(call, resp, rv, outcome, entry)
         if coalesce_key is not None:
-            self._mark_pass(coalesce_key, shared)
+            _leases.mark_pass(ctl, coalesce_key, shared)
         if on_finish is not None:
             on_finish()
         return self.transport.forwarded(resp) if served is None else served
