@@ -101,8 +101,8 @@ def request_directives(headers: Headers) -> RequestDirectives:
 
 @functools.lru_cache(maxsize=512)
 def parse_request_directives(cc_value: Optional[str], pragma: Optional[str]) -> RequestDirectives:
-    """A request's Cache-Control value, and its Pragma value when it has no Cache-Control,
-    parsed (frozen, so memoised by the values)."""
+    """A request's Cache-Control value (RFC 9111 §5.2.1), and its Pragma value when it has no
+    Cache-Control (§5.4), parsed (frozen, so memoised by the values)."""
     cc = parse_cache_control(cc_value)
     no_cache = "no-cache" in cc
     if cc_value is None and "no-cache" in parse_cache_control(pragma):
@@ -131,7 +131,7 @@ def response_directives(headers: Headers) -> ResponseDirectives:
 
 @functools.lru_cache(maxsize=512)
 def parse_response_directives(value: Optional[str]) -> ResponseDirectives:
-    """A response's Cache-Control value, parsed (frozen, so memoised by the value)."""
+    """A response's Cache-Control value (RFC 9111 §5.2.2), parsed (frozen, so memoised by the value)."""
     return _directives_of(parse_cache_control(value))
 
 
@@ -218,7 +218,8 @@ class SurrogateDirectives:
 
 def surrogate_directives(headers: Headers, options: CacheOptions) -> Optional[SurrogateDirectives]:
     """Surrogate-Control members with no target or targeted at ``options.surrogate``
-    (``max-age=60;token``); None when this cache is not a surrogate or none apply."""
+    (``max-age=60;token``, W3C Edge Architecture §3); None when this cache is not a surrogate
+    or none apply."""
     if options.surrogate is None:
         return None
     value = headers.get("surrogate-control")

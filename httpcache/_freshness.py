@@ -119,7 +119,7 @@ def has_validator(headers: Headers) -> bool:
 
 
 def stored_has_validator(stored: StoredResponse) -> bool:
-    """``has_validator`` of a stored response, from its facts."""
+    """``has_validator`` of a stored response, from its facts (RFC 9111 §4.3.1; RFC 9110 §8.8)."""
     return stored.facts.etag is not None or stored.facts.last_modified is not None
 
 

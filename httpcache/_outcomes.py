@@ -60,7 +60,7 @@ class Validate:
 
 @dataclass(frozen=True)
 class Miss:
-    """Nothing usable is stored: forward the request."""
+    """Nothing usable is stored: forward the request (RFC 9111 §4)."""
 
     reason: str
 
@@ -134,7 +134,8 @@ class Store:
 @dataclass(frozen=True)
 class PassThrough:
     """Hand the response over as received, not stored, for ``reason``. ``remove``: a stored
-    response it makes obsolete (the one it replaces, when it is no error and no 304), or None."""
+    response it makes obsolete (the one it replaces, when it is no error and no 304: a full
+    response to a revalidation, RFC 9111 §4.3.3), or None."""
 
     reason: str
     remove: Optional[StoredResponse] = None

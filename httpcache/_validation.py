@@ -65,7 +65,8 @@ def without_fields_never_reused(headers: Headers, options: CacheOptions) -> Head
 
 def holds_fields_never_reused(headers: Headers, rd: ResponseDirectives, options: CacheOptions) -> bool:
     """Does a stored response still hold a field its directives ``rd`` keep out (stored by
-    an older version or other options, or merged in from a 304)? Two tests when none are named."""
+    an older version or other options, or merged in from a 304)? RFC 9111 §5.2.2.4, §5.2.2.7.
+    Two tests when none are named."""
     if not rd.no_cache_fields and not (options.shared and rd.private_fields):
         return False
     return any(name in headers for name in fields_never_reused(headers, options))
@@ -92,7 +93,7 @@ def is_conditional(req: RequestView) -> bool:
 
 
 def has_preconditions(req: RequestView) -> bool:
-    """If-Match, If-Unmodified-Since and If-Range are for the origin to evaluate."""
+    """If-Match, If-Unmodified-Since and If-Range are for the origin to evaluate (RFC 9110 §13.1, §13.2.1)."""
     return req.facts.has_preconditions
 
 

@@ -65,12 +65,13 @@ def normalize_field(values: list[str], name: str = "") -> Optional[str]:
 
 
 def vary_values(req_headers: Headers, names: Sequence[str]) -> dict[str, Optional[str]]:
-    """The request's normalised values of the fields a response varies on."""
+    """The request's normalised values of the fields a response varies on (RFC 9111 §4.1)."""
     return {name: normalize_field(req_headers.get_all(name), name) for name in names if name != "*"}
 
 
 def auth_digest(req_headers: Headers, options: CacheOptions) -> Optional[str]:
-    """In a private cache, a digest of the request's credentials (never the credentials).
+    """In a private cache, a digest of the request's credentials (never the credentials):
+    Authorization acts as an implicit Vary (RFC 9111 §4.1; §3.5 for a shared cache).
     A request view has its own, worked out once: ``request_auth_digest``."""
     if options.shared:
         return None
