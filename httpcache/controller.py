@@ -20,7 +20,7 @@ from ._refresh import _Refresher
 from ._spool import Spool
 from ._store import StoreAccess, Value, close
 from .cache import BaseCache, DictCache, ValueReader, ValueWriter
-from .keys import cache_key, normalize_url
+from .keys import cache_key, key_of_normal, normalize_url
 from .models import CacheOptions, RequestView, ResponseView, StoredResponse
 
 log = logging.getLogger("httpcache")
@@ -28,7 +28,6 @@ log = logging.getLogger("httpcache")
 __all__ = ["CacheController", "Lookup"]
 
 
-_Value = Value
 #: Publishes a value under a key with an expiry hint; True if it was stored.
 _Publish = Callable[[str, Optional[float]], bool]
 
@@ -86,7 +85,7 @@ class CacheController:
         self.backend = StoreAccess(cache)
         self._memo.clear()
 
-    # -- the store, failing open -------------------------------------------------
+    # -- writing values and the store's leases -------------------------------------
 
     def _publisher(self, entry: Entry) -> _Publish:
         """How to write ``entry`` under a key: in one piece, or copied from its open body
@@ -141,7 +140,7 @@ class CacheController:
         """Stored entries for ``method`` at the request's URL that match its Vary (§4.1);
         ``partial``: the stored 206 responses instead (§3.3). The caller owns them."""
         url = normalize_url(req.url)
-        key = cache_key(method, url, partial)
+        key = key_of_normal(method, url, partial)
         data = self.backend.open(key)
         if data is None:
             return []
@@ -188,14 +187,14 @@ class CacheController:
         self._drop_corrupt(key, "not an httpcache entry of this version")
         return []
 
-    def _memoised(self, key: str, data: _Value, url: str) -> Optional[Entry]:
+    def _memoised(self, key: str, data: Value, url: str) -> Optional[Entry]:
         """The decoded entry for ``data`` if it is the very value decoded before."""
         if isinstance(data, ValueReader):
             return None
         entry = self._memo.get(key, data)
         return entry if entry is not None and entry.head.url == url else None
 
-    def _load(self, key: str, data: _Value, url: str, memo_checked: bool = False) -> Optional[Entry]:
+    def _load(self, key: str, data: Value, url: str, memo_checked: bool = False) -> Optional[Entry]:
         """Decode the entry at ``key``; a damaged or foreign one is deleted (a miss), and so
         is one whose body kept in the store turns out damaged when it is read.
         A reader is owned by the entry returned, else closed. ``memo_checked``: the
@@ -221,7 +220,7 @@ class CacheController:
             self._drop_corrupt(key, "undecodable or for another URL")
         return entry
 
-    def _whole(self, data: _Value) -> object:
+    def _whole(self, data: Value) -> object:
         """A value as bytes (an index: small), closing a reader."""
         if not isinstance(data, ValueReader):
             return data

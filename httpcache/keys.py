@@ -14,7 +14,7 @@ import re
 from typing import Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["normalize_url", "cache_key", "variant_key"]
+__all__ = ["normalize_url", "cache_key", "key_of_normal", "variant_key"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -59,7 +59,11 @@ def _normalize_parsed(url: str) -> str:
 def cache_key(method: str, url: str, partial: bool = False) -> str:
     """The primary key of ``method url``: the normalised URL for GET, ``"HEAD <url>"`` for HEAD;
     ``partial`` names the place of a stored 206 (partial content, RFC 9111 §3.3)."""
-    normalized = normalize_url(url)
+    return key_of_normal(method, normalize_url(url), partial)
+
+
+def key_of_normal(method: str, normalized: str, partial: bool = False) -> str:
+    """``cache_key`` of a URL already normalised (``normalize_url``): not normalised again."""
     method = method.upper()
     key = normalized if method == "GET" else f"{method} {normalized}"
     return f"PARTIAL {key}" if partial else key
