@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 
+from ._info import OUTCOMES, CacheInfo
+from ._stats import CacheStats, CacheStatsSnapshot
 from .adapter import CacheControlAdapter
 from .cache import BaseCache, DictCache
 from .caches import FileCache, RedisCache, SQLiteCache  # RedisCache imports redis only when built
@@ -25,10 +27,14 @@ __all__ = [
     "CacheControl",
     "CacheControlAdapter",
     "CacheController",
+    "CacheInfo",
     "CacheOptions",
+    "CacheStats",
+    "CacheStatsSnapshot",
     "DictCache",
     "FileCache",
     "HTTPCacheError",
+    "OUTCOMES",
     "RedisCache",
     "SQLiteCache",
     "__version__",

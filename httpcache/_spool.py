@@ -47,6 +47,11 @@ class Spool:
         self._writer: Optional[ValueWriter] = None
         self._failed = False
 
+    @property
+    def stored(self) -> StoredResponse:
+        """The head being stored (its body length is known once complete)."""
+        return self._stored
+
     def write(self, data: bytes) -> None:
         if self._failed or not data:
             return

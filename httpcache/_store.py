@@ -40,13 +40,16 @@ def close(value: object) -> None:
 class RateLimitedWarning:
     """Log a store failure at most once per ``interval`` seconds, counting the rest."""
 
-    def __init__(self, interval: float = 60.0) -> None:
+    def __init__(self, interval: float = 60.0, count: Optional[Callable[[], None]] = None) -> None:
         self._interval = interval
+        self._count = count  # told of every failure, logged or not (the cache's counters)
         self._lock = threading.Lock()
         self._last = -interval
         self._suppressed = 0
 
     def __call__(self, what: str, key: str, exc: BaseException) -> None:
+        if self._count is not None:
+            self._count()
         now = time.monotonic()
         with self._lock:
             if now - self._last < self._interval:
@@ -66,9 +69,9 @@ class RateLimitedWarning:
 class StoreAccess:
     """A ``BaseCache`` seen through calls that never raise (see the module's docstring)."""
 
-    def __init__(self, cache: BaseCache) -> None:
+    def __init__(self, cache: BaseCache, on_error: Optional[Callable[[], None]] = None) -> None:
         self.cache = cache
-        self.warn = RateLimitedWarning()
+        self.warn = RateLimitedWarning(count=on_error)
         #: A ``StreamingCache``: large values are read and written in pieces.
         self.streaming = isinstance(cache, StreamingCache)
         self._set_takes_expires = _accepts_expires(cache.set)

@@ -10,6 +10,7 @@ from typing import Callable, Generic, Optional, Protocol, TypeVar, Union
 
 from ._body import Entry
 from ._headers import Headers
+from ._info import CacheInfo
 from ._tee import Sink
 from .models import RequestView, ResponseView, StoredResponse
 
@@ -85,6 +86,12 @@ class Transport(Protocol[Req, Resp]):
 
     def timed_out(self, call: Call[Req], message: str) -> BaseException:
         """The error the caller's own request would have raised when its timeout ran out."""
+        ...
+
+    def annotate(self, resp: Resp, info: CacheInfo, cache_status: Optional[str]) -> None:
+        """Set ``info`` on a response about to be handed over (``response.cache_info``) and,
+        when given, add ``cache_status`` to its ``Cache-Status`` field (RFC 9211 §2: a
+        cache appends its member to the list)."""
         ...
 
 

@@ -20,6 +20,7 @@ from requests.models import PreparedRequest, Response
 
 from . import _messages, policy
 from ._headers import Headers
+from ._info import CacheInfo
 from ._messages import (
     _build_hit,
     _discard,
@@ -144,6 +145,12 @@ class _RequestsTransport:
     def timed_out(self, call: _Call, message: str) -> BaseException:
         return requests.exceptions.ReadTimeout(message, request=call.request.prepared)
 
+    def annotate(self, resp: Response, info: CacheInfo, cache_status: Optional[str]) -> None:
+        resp.cache_info = info  # type: ignore[attr-defined]
+        if cache_status is not None:
+            existing = resp.headers.get("Cache-Status")
+            resp.headers["Cache-Status"] = f"{existing}, {cache_status}" if existing else cache_status
+
 
 class CacheControlAdapter(HTTPAdapter):
     """A transport adapter that answers from the cache where RFC 9111 allows.
@@ -166,6 +173,7 @@ class CacheControlAdapter(HTTPAdapter):
         surrogate: Optional[str] = None,
         targeted_fields: Optional[tuple[str, ...]] = None,
         coalesce_timeout: Optional[float] = None,
+        cache_status: Optional[str] = None,
         options: Optional[CacheOptions] = None,
         controller: Optional[CacheController] = None,
         adapter: Optional[BaseAdapter] = None,
@@ -180,6 +188,7 @@ class CacheControlAdapter(HTTPAdapter):
             "surrogate": surrogate,
             "targeted_fields": targeted_fields,
             "coalesce_timeout": coalesce_timeout,
+            "cache_status": cache_status,
         }
         if controller is None:
             controller = CacheController(cache, (options or CacheOptions()).given(**changes))

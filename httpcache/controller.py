@@ -18,6 +18,7 @@ from ._coalesce import _Coalescer
 from ._decoded import DecodedEntries
 from ._refresh import _Refresher
 from ._spool import Spool
+from ._stats import CacheStats
 from ._store import StoreAccess, Value, close
 from .cache import BaseCache, DictCache, ValueReader, ValueWriter
 from .keys import cache_key, key_of_normal, normalize_url
@@ -69,7 +70,9 @@ class CacheController:
     ) -> None:
         self.options = options if options is not None else CacheOptions()
         self.clock = clock
-        self.backend = StoreAccess(cache if cache is not None else DictCache())  # every store call, failing open
+        #: The cache's counters and per-request hook (``CacheStats``).
+        self.stats = CacheStats()
+        self.backend = StoreAccess(cache if cache is not None else DictCache(), self._store_failed)  # failing open
         self._memo: DecodedEntries[Entry] = DecodedEntries()
         self._locks = _variants.KeyLocks()  # per primary key: writers of other URLs never wait
         self.refresher = _Refresher()
@@ -82,8 +85,11 @@ class CacheController:
 
     @cache.setter
     def cache(self, cache: BaseCache) -> None:
-        self.backend = StoreAccess(cache)
+        self.backend = StoreAccess(cache, self._store_failed)
         self._memo.clear()
+
+    def _store_failed(self) -> None:
+        self.stats.add("store_errors")
 
     # -- writing values and the store's leases -------------------------------------
 
@@ -309,6 +315,7 @@ class CacheController:
         if bound is not None:
             if bound == 0:
                 log.debug("not stored: %s %s: the store takes no writes now", req.method, req.url)
+                self.stats.add("writes_declined")
                 return None
             if expected_length is not None and len(head) + expected_length + serialize.TRAILER_SIZE > bound:
                 log.debug(
@@ -318,6 +325,7 @@ class CacheController:
                     expected_length,
                     bound,
                 )
+                self.stats.add("writes_declined")
                 return None
         return Spool(self, stored, head, bound)
 
@@ -362,6 +370,7 @@ class CacheController:
                 with self._locks.held(key):
                     _variants.drop_all(self, key)
                 log.debug("invalidated %s %s (RFC 9111 §4.4)", method, url)
+            self.stats.add("invalidations")
 
     def freshen(
         self,

@@ -22,6 +22,7 @@ from typing import Callable, Generic, Optional, Union
 from . import _coalesce, _leases, policy
 from ._body import PIECE, Entry
 from ._headers import Headers
+from ._info import CacheInfo
 from ._transport import (
     BACKGROUND_TIMEOUT,
     Body,
@@ -40,6 +41,13 @@ from .keys import cache_key
 from .models import RequestView, ResponseView, StoredResponse
 
 log = logging.getLogger("httpcache")
+
+#: Reasons for the outcomes the policy's decisions carry none for.
+FRESH = "fresh (RFC 9111 §4.2)"
+SWR = "stale-while-revalidate: served stale, revalidating in the background (RFC 5861 §3)"
+PRECONDITIONS = "precondition fields are for the origin to evaluate (RFC 9110 §13.1)"
+RANGE_HIT = "the range served from a stored response (RFC 9111 §3.4)"
+NOT_CACHED_METHOD = "a method the cache does not answer (RFC 9111 §3); an unsafe one invalidates (§4.4)"
 
 __all__ = ["BACKGROUND_TIMEOUT", "PIECE", "Body", "Call", "Engine", "Fields", "Transport", "expected_length"]
 
@@ -60,9 +68,11 @@ class Engine(Generic[Req, Resp]):
             return self._unsafe(call)
         if policy.has_preconditions(view):
             if policy.only_if_cached(view):
-                return self._gateway_timeout(call)
+                return self._gateway_timeout(
+                    call, "only-if-cached with preconditions for the origin (RFC 9111 §5.2.1.7)"
+                )
             log.debug("%s %s passes through: precondition fields (RFC 9110 §13.1)", view.method, view.url)
-            return self.transport.forwarded(self._send(call))
+            return self._bypassed(call, self._send(call), PRECONDITIONS)
         if "range" in view.headers:
             return self._range(call)
         with self.controller.lookup(view) as lookup:
@@ -73,14 +83,16 @@ class Engine(Generic[Req, Resp]):
         if isinstance(decision, policy.Miss):
             return self._fetch_coalesced(call)
         if isinstance(decision, policy.GatewayTimeout):
-            return self._gateway_timeout(call)
+            return self._gateway_timeout(call, decision.reason)
         if entry is None:  # every other decision is about a stored response
             raise AssertionError(f"{decision} without a stored response")
-        if isinstance(decision, (policy.Fresh, policy.StaleAllowed)):
+        if isinstance(decision, policy.Fresh):
             return self._serve(call, entry, decision.age)
+        if isinstance(decision, policy.StaleAllowed):
+            return self._serve(call, entry, decision.age, "stale", decision.reason)
         if isinstance(decision, policy.StaleWhileRevalidate):
             self._refresh_later(call, entry, decision)
-            return self._serve(call, entry, decision.age)
+            return self._serve(call, entry, decision.age, "stale", SWR)
         if isinstance(decision, policy.Validate):
             return self._validate(call, entry, decision)
         raise AssertionError(decision)
@@ -109,7 +121,13 @@ class Engine(Generic[Req, Resp]):
         as_get = policy.post_response_as_get(view, rv, ctl.options)
         if as_get is not None:
             self._tee_into_store(resp, as_get, rv, request_time, ctl.clock())
-        return self.transport.forwarded(resp)
+        return self._bypassed(call, resp, NOT_CACHED_METHOD, rv)
+
+    def _bypassed(self, call: Call[Req], resp: Resp, reason: str, rv: Optional[ResponseView] = None) -> Resp:
+        """A response from the origin the cache did not look up for (RFC 9111 §4)."""
+        if rv is None:
+            rv = self.transport.view(resp)
+        return self._tell(call, self.transport.forwarded(resp), "bypassed", reason, body=_length(call.view, rv))
 
     def _fetch(self, call: Call[Req], coalesce_key: Optional[str] = None) -> Resp:
         request_time = self.controller.clock()
@@ -136,7 +154,9 @@ class Engine(Generic[Req, Resp]):
             return self._follow(call, flight, bound)
         token: Optional[str] = None
         try:
-            token, served = _leases.take_lease(ctl, key, limit, bound, lambda: self._served_from_cache(call), view.url)
+            token, served = _leases.take_lease(
+                ctl, key, limit, bound, lambda: self._served_from_cache(call, collapsed=True), view.url
+            )
         except BaseException:
             ctl.coalescer.release(key, flight)
             raise
@@ -169,7 +189,7 @@ class Engine(Generic[Req, Resp]):
         served it. A caller whose own timeout ran out before the leader even had a response
         gets the timeout it asked for, as its own request would have."""
         if flight.done.wait(bound):
-            served = self._served_from_cache(call)
+            served = self._served_from_cache(call, collapsed=True)
             if served is not None:
                 return served
         elif call.wait_bound is not None and call.wait_bound <= bound and not flight.responded:
@@ -180,11 +200,15 @@ class Engine(Generic[Req, Resp]):
             )
         return self._fetch(call)
 
-    def _served_from_cache(self, call: Call[Req]) -> Optional[Resp]:
-        """A response from the cache if it now holds one that may be used as is."""
+    def _served_from_cache(self, call: Call[Req], collapsed: bool = False) -> Optional[Resp]:
+        """A response from the cache if it now holds one that may be used as is
+        (``collapsed``: it is there because a concurrent request for it was waited for)."""
         with self.controller.lookup(call.view) as lookup:
-            if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and lookup.entry is not None:
-                return self._serve(call, lookup.entry, lookup.decision.age)
+            decision, entry = lookup.decision, lookup.entry
+            if isinstance(decision, policy.Fresh) and entry is not None:
+                return self._serve(call, entry, decision.age, collapsed=collapsed)
+            if isinstance(decision, policy.StaleAllowed) and entry is not None:
+                return self._serve(call, entry, decision.age, "stale", decision.reason, collapsed)
             return None
 
     # -- Range (RFC 9111 §3.3, §3.4) ----------------------------------------------------
@@ -203,7 +227,9 @@ class Engine(Generic[Req, Resp]):
                         if served is not None and not damaged(entry):  # damaged: fetched instead
                             return self._partial(call, entry, served, lookup.decision.age)
         if policy.only_if_cached(call.view):
-            return self._gateway_timeout(call)
+            return self._gateway_timeout(
+                call, "only-if-cached and no stored response holds the range (RFC 9111 §5.2.1.7)"
+            )
         return self._fetch(call)
 
     def _partial(self, call: Call[Req], entry: Entry, served: tuple[int, int, int, int], age: float) -> Resp:
@@ -218,9 +244,10 @@ class Engine(Generic[Req, Resp]):
         body = body_of(entry, start, start + size)
         if body is None:  # the lookup holds the body open until the response is built
             raise AssertionError("stored body let go too early")
-        return self.transport.hit(
+        resp = self.transport.hit(
             call, stored.replace(status=206, reason="Partial Content", headers=headers), body, age, False
         )
+        return self._tell(call, resp, "hit", RANGE_HIT, stored, age, body=size)
 
     # -- revalidation (RFC 9111 §4.3) ---------------------------------------------------
 
@@ -239,7 +266,7 @@ class Engine(Generic[Req, Resp]):
             if stale is None:
                 raise
             log.debug("%s: serving it stale: %s", view.url, stale.reason)
-            return self._serve(call, entry, stale.age)
+            return self._serve(call, entry, stale.age, "stale_on_error", stale.reason)
         response_time = ctl.clock()
         return self._received(call, resp, request_time, response_time, entry, stale_if_error=decision.stale_if_error)
 
@@ -265,6 +292,7 @@ class Engine(Generic[Req, Resp]):
         held = entry if isinstance(entry.body, bytes) else None
 
         def job() -> None:
+            ctl.stats.add("background_refreshes")
             with ctl.lookup(refresh_view) if held is None else _Held(held) as lookup:
                 target = lookup.entry
                 request_time = ctl.clock()
@@ -278,8 +306,8 @@ class Engine(Generic[Req, Resp]):
                 if isinstance(outcome, policy.Freshen) and target is not None:
                     self.transport.discard(resp)
                     ctl.replace(target, outcome.fresh)
-                elif isinstance(outcome, policy.Store) and self._tee_into_store(
-                    resp, refresh_view, rv, request_time, response_time
+                elif isinstance(outcome, policy.Store) and isinstance(
+                    self._tee_into_store(resp, refresh_view, rv, request_time, response_time), StoredResponse
                 ):
                     self.transport.drain(resp)  # reading it through the tee stores it
                 else:
@@ -325,17 +353,28 @@ class Engine(Generic[Req, Resp]):
             ctl.options,
             stale_if_error=stale_if_error,
         )
+        refetched = entry is not None
         if isinstance(outcome, policy.Store):
-            if self._tee_into_store(resp, view, rv, request_time, response_time, on_finish):
+            stored = self._tee_into_store(resp, view, rv, request_time, response_time, on_finish)
+            if isinstance(stored, StoredResponse):
                 if coalesce_key is not None:
                     ctl.coalescer.storable(coalesce_key)
-                return self.transport.forwarded(resp)
+                return self._tell(
+                    call,
+                    self.transport.forwarded(resp),
+                    "refetched" if refetched else "miss_stored",
+                    outcome.reason,
+                    stored,
+                    body=_length(view, rv),
+                )
             served: Optional[Resp] = None  # the store declines it (too large, down)
+            reason = f"not stored: {stored}"
         elif isinstance(outcome, policy.PassThrough):
             log.debug("not stored: %s %s: %s", view.method, view.url, outcome.reason)
             if outcome.remove is not None:
                 ctl.remove(outcome.remove)
             served = None
+            reason = f"not stored: {outcome.reason}"
         else:
             if entry is None:  # these outcomes are about a stored response
                 raise AssertionError(f"{outcome} without a stored response")
@@ -344,7 +383,10 @@ class Engine(Generic[Req, Resp]):
             _leases.mark_pass(ctl, coalesce_key, shared)
         if on_finish is not None:
             on_finish()
-        return self.transport.forwarded(resp) if served is None else served
+        if served is not None:
+            return served
+        outcome_name = "refetched" if refetched else "miss_not_stored"
+        return self._tell(call, self.transport.forwarded(resp), outcome_name, reason, body=_length(view, rv))
 
     def _from_outcome(
         self,
@@ -358,18 +400,19 @@ class Engine(Generic[Req, Resp]):
         ctl, view = self.controller, call.view
         if isinstance(outcome, policy.Freshen):
             fresh = ctl.replace(entry, outcome.fresh)
-            if outcome.pass_through:
-                return self.transport.forwarded(resp)
+            if outcome.pass_through:  # the caller's own conditional: it gets the origin's 304
+                forwarded = self.transport.forwarded(resp)
+                return self._tell(call, forwarded, "revalidated", outcome.reason, fresh.head, 0.0, from_cache=False)
             self.transport.discard(resp)
             log.debug("revalidated %s: %s", view.url, outcome.reason)
-            return self._serve(call, fresh)
+            return self._serve(call, fresh, None, "revalidated", outcome.reason)
         self.transport.discard(resp)
         if isinstance(outcome, policy.Unselected):
             self._warn_contradiction(view.url, entry.head, rv)
             ctl.remove(entry.head)
-        else:
-            log.debug("%s: serving it stale: %s", view.url, outcome.reason)
-        return self._serve(call, entry, outcome.age)
+            return self._serve(call, entry, outcome.age, "revalidated", outcome.reason)
+        log.debug("%s: serving it stale: %s", view.url, outcome.reason)
+        return self._serve(call, entry, outcome.age, "stale_on_error", outcome.reason)
 
     def _head_response(self, view: RequestView, rv: ResponseView, request_time: float, response_time: float) -> None:
         """RFC 9111 §4.3.5: a HEAD response updates or invalidates the stored GET responses."""
@@ -384,32 +427,41 @@ class Engine(Generic[Req, Resp]):
         request_time: float,
         response_time: float,
         on_finish: Optional[Callable[[], None]] = None,
-    ) -> bool:
+    ) -> Union[StoredResponse, str]:
         """Store ``resp`` as the answer to ``view`` once the caller has read all of it, then
-        call ``on_finish``; False (``on_finish`` not called) when it is known at once that
-        it will not be stored."""
+        call ``on_finish``; the head being stored, or why not when it is known at once that
+        it will not be (``on_finish`` then not called)."""
         expected = expected_length(view.method, rv)
         sink = self.controller.begin_store(view, rv, request_time, response_time, expected)
         if sink is None:
             log.debug("not stored: %s %s: the store will not take it now", view.method, view.url)
-            return False
+            return "the store will not take it now (too large, or down)"
         if not self.transport.tee(resp, expected, sink, on_finish):
             log.debug("not stored: %s %s: body is not readable by the cache", view.method, view.url)
             sink.abort()
-            return False
-        return True
+            return "its body is not readable by the cache"
+        return sink.stored
 
     # -- responses from the cache -------------------------------------------------------
 
-    def _serve(self, call: Call[Req], entry: Entry, age: Optional[float] = None) -> Resp:
-        """A response from ``entry`` at ``age`` (default: its current age, RFC 9111 §4.2.3).
-        A caller's own conditional is answered from it (§4.3.2)."""
+    def _serve(
+        self,
+        call: Call[Req],
+        entry: Entry,
+        age: Optional[float] = None,
+        outcome: str = "hit",
+        reason: str = FRESH,
+        collapsed: bool = False,
+    ) -> Resp:
+        """A response from ``entry`` at ``age`` (default: its current age, RFC 9111 §4.2.3),
+        told as ``outcome`` for ``reason``. A caller's own conditional is answered from it (§4.3.2)."""
         view, stored = call.view, entry.head
         if age is None:
             age = policy.current_age(stored, self.controller.clock())
         if policy.is_conditional(view) and policy.evaluate_conditional(view, stored):
             # RFC 9111 §4.3.2: the client's own copy is current
-            return self.transport.build(call, 304, "Not Modified", policy.not_modified_headers(stored), b"", age)
+            resp = self.transport.build(call, 304, "Not Modified", policy.not_modified_headers(stored), b"", age)
+            return self._tell(call, resp, outcome, reason, stored, age, collapsed, body=0)
         preload = not call.stream and stored.facts.identity_coded
         body: Optional[Body] = b"" if view.method == "HEAD" else whole_body(entry) if preload else None
         if body is None and not call.stream and damaged(entry):
@@ -421,11 +473,39 @@ class Engine(Generic[Req, Resp]):
             body = body_of(entry)
         if body is None:  # the lookup holds the body open until the response is built
             raise AssertionError("stored body let go too early")
-        return self.transport.hit(call, stored, body, age, preload and isinstance(body, bytes))
+        resp = self.transport.hit(call, stored, body, age, preload and isinstance(body, bytes))
+        return self._tell(
+            call, resp, outcome, reason, stored, age, collapsed, body=0 if view.method == "HEAD" else stored.body_length
+        )
 
-    def _gateway_timeout(self, call: Call[Req]) -> Resp:
+    def _gateway_timeout(self, call: Call[Req], reason: str) -> Resp:
         """RFC 9111 §5.2.1.7: only-if-cached with nothing usable stored: a 504."""
-        return self.transport.build(call, 504, "Gateway Timeout", Headers([("Content-Length", "0")]), b"", None)
+        resp = self.transport.build(call, 504, "Gateway Timeout", Headers([("Content-Length", "0")]), b"", None)
+        return self._tell(call, resp, "only_if_cached", reason)
+
+    def _tell(
+        self,
+        call: Call[Req],
+        resp: Resp,
+        outcome: str,
+        reason: str,
+        stored: Optional[StoredResponse] = None,
+        age: Optional[float] = None,
+        collapsed: bool = False,
+        *,
+        body: Optional[int] = None,
+        from_cache: Optional[bool] = None,
+    ) -> Resp:
+        """Count what happened and set it on the response handed over (``CacheInfo``;
+        with ``options.cache_status``, an RFC 9211 ``Cache-Status`` member too)."""
+        ctl, view = self.controller, call.view
+        info = CacheInfo(
+            outcome, reason, view.method, view.url, ctl.clock(), ctl.options, stored, age, collapsed, from_cache
+        )
+        ctl.stats.record(info, body)
+        name = ctl.options.cache_status
+        self.transport.annotate(resp, info, None if name is None else info.cache_status(name))
+        return resp
 
     def close(self) -> None:
         """Stop background revalidation (running jobs are abandoned)."""
@@ -434,6 +514,11 @@ class Engine(Generic[Req, Resp]):
 
 def _reason(outcome: policy.ResponseOutcome) -> str:
     return outcome.reason
+
+
+def _length(view: RequestView, rv: ResponseView) -> Optional[int]:
+    """The body length a response from the origin announces (RFC 9112 §6.3), if it does."""
+    return expected_length(view.method, rv)
 
 
 class _Held:

@@ -50,6 +50,8 @@ class CacheOptions:
     - ``coalesce_timeout``: concurrent misses for one URL in one process make one
       origin request; the others wait up to this many seconds for it to be stored
       (then send their own). ``0`` turns coalescing off.
+    - ``cache_status``: add an RFC 9211 ``Cache-Status`` member naming this cache (e.g.
+      ``"httpcache"``) to every response handed over; None (the default) adds none.
     """
 
     shared: bool = False
@@ -60,6 +62,7 @@ class CacheOptions:
     surrogate: Optional[str] = None
     targeted_fields: tuple[str, ...] = ("CDN-Cache-Control",)
     coalesce_timeout: float = 10.0
+    cache_status: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.coalesce_timeout < 0:
@@ -80,6 +83,8 @@ class CacheOptions:
             raise HTTPCacheError("heuristic_max must be >= 0")
         if not self.permanent_redirect_lifetime >= 0:  # NaN too
             raise HTTPCacheError("permanent_redirect_lifetime must be >= 0 (0 turns it off)")
+        if self.cache_status is not None and not _is_sf_token(self.cache_status):
+            raise HTTPCacheError("cache_status must be a cache's name, an RFC 8941 token such as 'httpcache'")
         if self.max_variants < 1:
             raise HTTPCacheError("max_variants must be >= 1")
 
@@ -92,6 +97,17 @@ class CacheOptions:
         this way, so every default lives here, once."""
         present = {name: value for name, value in changes.items() if value is not None}
         return self.replace(**present) if present else self
+
+
+def _is_sf_token(name: object) -> bool:
+    """RFC 8941 §3.3.4: a Token starts with a letter or ``*``; then tchar, ``:`` or ``/``."""
+    return (
+        isinstance(name, str)
+        and bool(name)
+        and name[0].isascii()
+        and (name[0].isalpha() or name[0] == "*")
+        and all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~:/") for c in name)
+    )
 
 
 def _is_token(name: str) -> bool:

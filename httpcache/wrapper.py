@@ -26,6 +26,7 @@ def CacheControl(  # noqa: N802 - the name users know
     surrogate: Optional[str] = None,
     targeted_fields: Optional[tuple[str, ...]] = None,
     coalesce_timeout: Optional[float] = None,
+    cache_status: Optional[str] = None,
     options: Optional[CacheOptions] = None,
     adapter_class: type[CacheControlAdapter] = CacheControlAdapter,
     **adapter_kwargs: Any,
@@ -46,6 +47,7 @@ def CacheControl(  # noqa: N802 - the name users know
         surrogate=surrogate,
         targeted_fields=targeted_fields,
         coalesce_timeout=coalesce_timeout,
+        cache_status=cache_status,
     )
     controller = CacheController(cache, options)
     prefixes = [p for p in sess.adapters if p.lower().startswith(("http://", "https://"))]

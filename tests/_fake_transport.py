@@ -29,6 +29,7 @@ from typing import Callable, Optional, Sequence
 
 from httpcache import policy
 from httpcache._headers import Headers
+from httpcache._info import CacheInfo
 from httpcache._tee import Sink
 from httpcache.engine import Body, Call, Fields
 from httpcache.models import RequestView, ResponseView, StoredResponse
@@ -227,6 +228,7 @@ class FakeResponse:
         self.discarded = False
         self.drained = False
         self.closed = False
+        self.cache_info: Optional[CacheInfo] = None  # what the engine told of it (annotate)
         self._body = body
         self._pos = 0
         self._tee: Optional[_Tee] = None
@@ -361,6 +363,13 @@ class FakeTransport:
 
     def timed_out(self, call: Call[FakeRequest], message: str) -> BaseException:
         return TimedOutError(message)
+
+    def annotate(self, resp: FakeResponse, info: CacheInfo, cache_status: Optional[str]) -> None:
+        resp.cache_info = info
+        if cache_status is not None:
+            existing = resp.headers.get("cache-status")
+            value = f"{existing}, {cache_status}" if existing else cache_status
+            resp.headers = resp.headers.without(("cache-status",)).replaced(Headers([("Cache-Status", value)]))
 
 
 def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:

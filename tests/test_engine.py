@@ -33,7 +33,7 @@ from _fake_transport import (
     make_call,
 )
 
-from httpcache import DictCache, policy
+from httpcache import OUTCOMES, DictCache, policy
 from httpcache._headers import Headers
 from httpcache.controller import CacheController
 from httpcache.engine import Engine
@@ -68,8 +68,15 @@ class Cache:
         stream: bool = False,
         wait_bound: Optional[float] = None,
     ) -> FakeResponse:
-        """The response as the engine hands it over (its body unread)."""
-        return self.engine.handle(make_call(method, url, headers, stream=stream, wait_bound=wait_bound))
+        """The response as the engine hands it over (its body unread). Every response
+        the engine hands over says what happened (issue #13: ``cache_info``), counted once."""
+        before = self.controller.stats.snapshot().requests
+        resp = self.engine.handle(make_call(method, url, headers, stream=stream, wait_bound=wait_bound))
+        assert resp.cache_info is not None, f"no cache_info on {resp!r}"
+        assert resp.cache_info.outcome in OUTCOMES and resp.cache_info.reason
+        assert resp.cache_info.from_cache == resp.from_cache, (resp.cache_info, resp.from_cache)
+        assert self.controller.stats.snapshot().requests >= before + 1
+        return resp
 
     def get(self, url: str = URL, headers: Lines = (), method: str = "GET") -> FakeResponse:
         """A caller who reads the whole body, as ``requests`` does without ``stream=True``."""

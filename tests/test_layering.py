@@ -22,11 +22,24 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"exceptions", "_sf", "_headers", "keys"}),
     frozenset({"models", "_directives"}),
     # the policy: RFC 9111 as pure functions and frozen decisions
-    frozenset({"_freshness", "_vary", "_ranges", "_validation", "_invalidation", "_outcomes", "policy"}),
+    frozenset({"_freshness", "_vary", "_ranges", "_validation", "_invalidation", "_outcomes", "policy", "_info"}),
     # stores and the storage format: bytes in, bytes out
     frozenset({"cache", "caches", "_body", "serialize"}),
     # the shell around the store: key -> store -> format -> policy -> store
-    frozenset({"controller", "_store", "_spool", "_decoded", "_variants", "_coalesce", "_leases", "_refresh", "_tee"}),
+    frozenset(
+        {
+            "controller",
+            "_store",
+            "_spool",
+            "_decoded",
+            "_variants",
+            "_coalesce",
+            "_leases",
+            "_refresh",
+            "_tee",
+            "_stats",
+        }
+    ),
     # the flows, client-agnostic
     frozenset({"engine", "_transport"}),
     # the transport for requests

@@ -62,6 +62,7 @@ NON_DEFAULT_OPTIONS: dict[str, object] = {
     "surrogate": "edge",
     "targeted_fields": ("Edge-Cache-Control", "CDN-Cache-Control"),
     "coalesce_timeout": 0.0,
+    "cache_status": "edge-cache",
 }
 
 
