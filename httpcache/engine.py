@@ -58,6 +58,9 @@ class Engine(Generic[Req, Resp]):
         view = call.view
         if view.method not in policy.CACHEABLE_METHODS:
             return self._unsafe(call)
+        if view.method not in self.controller.options.cacheable_methods:
+            log.debug("%s %s passes through: not in the cacheable_methods option", view.method, view.url)
+            return self.transport.forwarded(self._send(call))
         if policy.has_preconditions(view):
             if policy.only_if_cached(view):
                 return self._gateway_timeout(call)
@@ -82,6 +85,12 @@ class Engine(Generic[Req, Resp]):
             self._refresh_later(call, entry, decision)
             return self._serve(call, entry, decision.age)
         if isinstance(decision, policy.Validate):
+            if not self.controller.options.revalidate:
+                # the revalidate=False option (cachecontrol's cache_etags=False): no §4.3.1
+                # conditional request; the stale response is dropped and fetched anew
+                log.debug("%s: stale, dropped (the revalidate option is off)", call.view.url)
+                self.controller.remove(entry.head)
+                return self._fetch_coalesced(call)
             return self._validate(call, entry, decision)
         raise AssertionError(decision)
 

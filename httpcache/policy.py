@@ -149,11 +149,14 @@ def not_storable_reason(req: RequestView, resp: ResponseView, options: CacheOpti
             return f"status {resp.status} without explicit freshness is not heuristically cacheable (RFC 9111 §3)"
         if (
             heuristic_lifetime(resp.headers, resp.status, None, options) == 0.0
-            and not has_validator(resp.headers)
+            and not (options.revalidate and has_validator(resp.headers))  # revalidate off: no use
             and rd.stale_if_error is None
             and rd.stale_while_revalidate is None
         ):
             return "no freshness and no validator: nothing could reuse it (RFC 9111 §4.2.2, §4.3.1)"
+    codes = options.cacheable_status_codes
+    if codes is not None and resp.status not in codes:
+        return f"status {resp.status} is not in the cacheable_status_codes option"
     return None
 
 
