@@ -279,6 +279,10 @@ class CacheControlAdapter(HTTPAdapter):
         """The store (cachecontrol's attribute)."""
         return self.controller.cache
 
+    @cache.setter
+    def cache(self, cache: BaseCache) -> None:
+        self.controller.cache = cache
+
     @property
     def heuristic(self) -> Optional[Heuristic]:
         """``CacheOptions.heuristic`` (cachecontrol's attribute)."""
