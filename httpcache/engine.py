@@ -85,12 +85,6 @@ class Engine(Generic[Req, Resp]):
             self._refresh_later(call, entry, decision)
             return self._serve(call, entry, decision.age)
         if isinstance(decision, policy.Validate):
-            if not self.controller.options.revalidate:
-                # the revalidate=False option (cachecontrol's cache_etags=False): no §4.3.1
-                # conditional request; the stale response is dropped and fetched anew
-                log.debug("%s: stale, dropped (the revalidate option is off)", call.view.url)
-                self.controller.remove(entry.head)
-                return self._fetch_coalesced(call)
             return self._validate(call, entry, decision)
         raise AssertionError(decision)
 

@@ -70,8 +70,9 @@ class CacheOptions:
       among ``GET``, ``HEAD`` (RFC 9111 §3; the default is both) and ``POST`` (accepted;
       POST responses are stored only where RFC 9110 §9.3.3 says, as without it).
     - ``revalidate``: ``False`` (cachecontrol's ``cache_etags=False``): a stale stored
-      response is never revalidated with its validators (§4.3.1); it is dropped and the
-      request sent as a miss.
+      response is never revalidated with its validators (§4.3.1): the request is sent
+      as it is and its answer replaces it; a response with no freshness is not stored
+      for its validators alone.
     """
 
     shared: bool = False

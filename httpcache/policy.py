@@ -254,10 +254,17 @@ def decide(req: RequestView, stored: Optional[StoredResponse], now: float, optio
             and rq.min_fresh is None
         ):
             # RFC 5861 §3: serve it stale now, revalidate in the background
-            return StaleWhileRevalidate(age, conditional_headers(stored))
+            return StaleWhileRevalidate(age, _validators(stored, options))
     if rq.only_if_cached:
         return GatewayTimeout(f"only-if-cached and {reason} (RFC 9111 §5.2.1.7)")
-    return Validate(conditional_headers(stored), reason, stale_if_error_allowed(req, stored, age, lifetime, options))
+    return Validate(_validators(stored, options), reason, stale_if_error_allowed(req, stored, age, lifetime, options))
+
+
+def _validators(stored: StoredResponse, options: CacheOptions) -> tuple[tuple[str, str], ...]:
+    """The conditional fields to revalidate ``stored`` with (RFC 9111 §4.3.1); none with the
+    ``revalidate=False`` option (cachecontrol's ``cache_etags=False``): the request is then
+    sent as it is, and its answer replaces the stored response (§4.3.3 does not apply)."""
+    return conditional_headers(stored) if options.revalidate else ()
 
 
 def stale_if_error_allowed(

@@ -306,3 +306,44 @@ def test_http_adapter_keywords_still_pass(origin: Origin, plain: requests.Sessio
     sess = CacheControl(plain, max_retries=2)
     mounted = sess.get_adapter("http://127.0.0.1/")
     assert isinstance(mounted, CacheControlAdapter)
+
+
+# -- the options in the pure policy -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "codes", "storable"),
+    [(404, None, True), (404, (200,), False), (200, (200,), True), (500, (500,), True), (500, None, True)],
+)
+def test_cacheable_status_codes_in_the_policy(status: int, codes: Any, storable: bool) -> None:
+    from _policy_helpers import NOW, URL, http_date
+
+    from httpcache import policy
+    from httpcache._headers import Headers
+    from httpcache.models import RequestView, ResponseView
+
+    options = CacheOptions(cacheable_status_codes=codes)
+    resp = ResponseView(status, Headers([("Date", http_date(NOW)), ("Cache-Control", "max-age=60")]))
+    reason = policy.not_storable_reason(RequestView("GET", URL, Headers()), resp, options)
+    assert (reason is None) == storable
+    assert reason is None or "cacheable_status_codes" in reason
+
+
+@pytest.mark.parametrize("revalidate", [True, False])
+def test_revalidate_option_in_the_policy(revalidate: bool) -> None:
+    from _policy_helpers import NOW, URL, http_date
+
+    from httpcache import policy
+    from httpcache._headers import Headers
+    from httpcache.models import RequestView, ResponseView, StoredResponse
+
+    headers = Headers([("Date", http_date(NOW - 100)), ("Cache-Control", "max-age=10"), ("ETag", '"e"')])
+    stored = StoredResponse(URL, "GET", 200, "OK", headers, 0, NOW - 100, NOW - 100)
+    options = CacheOptions(revalidate=revalidate)
+    decision = policy.decide(RequestView("GET", URL, Headers()), stored, NOW, options)
+    assert isinstance(decision, policy.Validate)
+    assert decision.headers == ((("If-None-Match", '"e"'),) if revalidate else ())
+    # a response with a validator and no freshness is kept for revalidation only
+    bare = ResponseView(200, Headers([("ETag", '"e"')]))
+    reason = policy.not_storable_reason(RequestView("GET", URL, Headers()), bare, options)
+    assert (reason is None) == revalidate
