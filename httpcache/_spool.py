@@ -67,7 +67,7 @@ class Spool:
             return
         assert self._buffer is not None
         self._buffer.write(data)
-        if self._size > SPILL_AT and self._controller.backend.streaming:
+        if self._size > SPILL_AT and self._controller.streams:
             self._spill()
 
     def _spill(self) -> None:
@@ -114,6 +114,10 @@ class Spool:
             # when the memo would keep it (a small body)
             start = self._head_size
             head = self._stored.replace(body_length=size)
+            if controller._custom:  # the user's serializer: its format, the body whole
+                body = value[start : start + size]
+                controller.write(head, controller._value_publisher(controller.dump(head, body), Entry(head, body)))
+                return
             kept = Entry(head, value[start : start + size]) if controller._memo.keeps(len(value)) else None
             controller.write(head, controller._value_publisher(value, kept))
             return

@@ -9,7 +9,8 @@ import threading
 import time
 from typing import Callable, Optional, Union
 
-from .cache import BaseCache, StreamingCache, ValueReader, ValueWriter, _accepts_expires
+from . import serialize
+from .cache import BaseCache, SeparateBodyBaseCache, StreamingCache, ValueReader, ValueWriter, _accepts_expires
 
 log = logging.getLogger("httpcache")
 
@@ -66,19 +67,76 @@ class RateLimitedWarning:
         )
 
 
+class _JoinedBodies(BaseCache):
+    """A ``SeparateBodyBaseCache`` seen as a ``BaseCache`` of whole values: a stored
+    response's head goes to its ``set``, the rest to ``set_body`` (written first); a read
+    joins them."""
+
+    def __init__(self, cache: SeparateBodyBaseCache) -> None:
+        self.inner = cache
+        self._set_takes_expires = _accepts_expires(cache.set)
+
+    def get(self, key: str) -> Optional[bytes]:
+        head = self.inner.get(key)
+        if head is None or serialize.kind_of(head) != "R":
+            return head
+        body_file = self.inner.get_body(key)
+        if body_file is None:
+            return None
+        try:
+            body = body_file.read() if hasattr(body_file, "read") else bytes(body_file)  # type: ignore[arg-type]
+        finally:
+            closer = getattr(body_file, "close", None)
+            if callable(closer):
+                closer()
+        return bytes(head) + bytes(body)
+
+    def set(self, key: str, value: bytes, expires: Optional[float] = None) -> None:
+        offset = serialize.body_offset(value)
+        head = value
+        if offset is not None:
+            self.inner.set_body(key, value[offset:])
+            head = value[:offset]
+        if self._set_takes_expires and expires is not None:
+            self.inner.set(key, head, expires)
+        else:
+            self.inner.set(key, head)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def max_value_size(self) -> Optional[int]:
+        return self.inner.max_value_size()
+
+    def clear(self) -> None:
+        self.inner.clear()
+
+    def acquire_lease(self, key: str, seconds: float) -> Optional[str]:
+        return self.inner.acquire_lease(key, seconds)
+
+    def release_lease(self, key: str, token: str) -> None:
+        self.inner.release_lease(key, token)
+
+
 class StoreAccess:
     """A ``BaseCache`` seen through calls that never raise (see the module's docstring)."""
 
     def __init__(self, cache: BaseCache, on_error: Optional[Callable[[], None]] = None) -> None:
         self.cache = cache
+        #: what is called: the store, or a store keeping bodies apart seen as one of whole values
+        joined = isinstance(cache, SeparateBodyBaseCache) and not isinstance(cache, StreamingCache)
+        self._store: BaseCache = _JoinedBodies(cache) if joined else cache  # type: ignore[arg-type]
         self.warn = RateLimitedWarning(count=on_error)
         #: A ``StreamingCache``: large values are read and written in pieces.
-        self.streaming = isinstance(cache, StreamingCache)
-        self._set_takes_expires = _accepts_expires(cache.set)
+        self.streaming = isinstance(self._store, StreamingCache)
+        self._set_takes_expires = _accepts_expires(self._store.set)
 
     def get(self, key: str) -> object:
         try:
-            return self.cache.get(key)
+            return self._store.get(key)
         except Exception as exc:  # noqa: BLE001 - any store failure is a miss
             self.warn("get", key, exc)
             return None
@@ -86,9 +144,9 @@ class StoreAccess:
     def set(self, key: str, value: bytes, expires: Optional[float]) -> bool:
         try:
             if self._set_takes_expires and expires is not None:
-                self.cache.set(key, value, expires)
+                self._store.set(key, value, expires)
             else:
-                self.cache.set(key, value)
+                self._store.set(key, value)
             return True
         except Exception as exc:  # noqa: BLE001 - any store failure is a skipped write
             self.warn("set", key, exc)
@@ -96,7 +154,7 @@ class StoreAccess:
 
     def delete(self, key: str) -> None:
         try:
-            self.cache.delete(key)
+            self._store.delete(key)
         except KeyError:
             pass  # a store that raises on a missing key: nothing to delete
         except Exception as exc:  # noqa: BLE001
@@ -105,7 +163,7 @@ class StoreAccess:
     def compare_and_set(self, key: str, expected: Optional[bytes], value: Optional[bytes]) -> Optional[bool]:
         """The store's ``compare_and_set``: None if it raised (warned)."""
         try:
-            return bool(self.cache.compare_and_set(key, expected, value))
+            return bool(self._store.compare_and_set(key, expected, value))
         except Exception as exc:  # noqa: BLE001 - a store failure is a skipped write
             self.warn("compare_and_set", key, exc)
             return None
@@ -115,7 +173,7 @@ class StoreAccess:
         bound; 0: it takes no writes now). A store failing to say is taken as down (0): a
         body is then not collected for a write that would most likely fail too (warned)."""
         try:
-            bound = self.cache.max_value_size()
+            bound = self._store.max_value_size()
         except Exception as exc:  # noqa: BLE001 - a store failure is a skipped write
             self.warn("max_value_size", "*", exc)
             return 0
@@ -126,14 +184,14 @@ class StoreAccess:
         if not self.streaming:
             return self.get(key)  # type: ignore[return-value] # a foreign value decodes as not ours
         try:
-            return self.cache.open_read(key)  # type: ignore[attr-defined, no-any-return]
+            return self._store.open_read(key)  # type: ignore[attr-defined, no-any-return]
         except Exception as exc:  # noqa: BLE001 - any store failure is a miss
             self.warn("open_read", key, exc)
             return None
 
     def open_write(self) -> ValueWriter:
         """A writer of a streaming store (raises: the caller fails open)."""
-        return self.cache.open_write()  # type: ignore[attr-defined, no-any-return]
+        return self._store.open_write()  # type: ignore[attr-defined, no-any-return]
 
     def stream_into(self, key: str, ttl: Optional[float], pieces: Callable[[ValueWriter], None]) -> bool:
         """Write a value in pieces (``pieces`` writes them) and publish it under ``key``."""
@@ -152,7 +210,7 @@ class StoreAccess:
         """The store's lease on ``key`` for cross-process coalescing: a token, or None while
         another process holds it. A store failure grants an empty token (fetch, uncoordinated)."""
         try:
-            return self.cache.acquire_lease(key, seconds)
+            return self._store.acquire_lease(key, seconds)
         except Exception as exc:  # noqa: BLE001 - a store failure never stops a request
             self.warn("acquire_lease", key, exc)
             return ""
@@ -161,6 +219,6 @@ class StoreAccess:
         if not token:
             return
         try:
-            self.cache.release_lease(key, token)
+            self._store.release_lease(key, token)
         except Exception as exc:  # noqa: BLE001
             self.warn("release_lease", key, exc)

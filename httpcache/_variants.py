@@ -162,7 +162,7 @@ def remove_variant(ctrl: CacheController, stored: StoredResponse, primary: str) 
         kind = serialize.kind_of(current)
     except Exception:  # noqa: BLE001 - unreadable
         kind = None
-    if kind == "R":
+    if kind == "R" or (kind is None and current is not None and ctrl._custom):  # custom: a response
         if isinstance(current, ValueReader):  # a large response, never an index: deleted
             ctrl._delete(primary)
             current.close()

@@ -11,12 +11,14 @@ objects from stored responses (``_messages`` has the views and the building).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any, Callable, Collection, Mapping, Optional, Union
 
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.models import PreparedRequest, Response
+from requests.structures import CaseInsensitiveDict
 
 from . import _messages, policy
 from ._headers import Headers
@@ -36,8 +38,9 @@ from ._tee import Sink
 from .cache import BaseCache
 from .controller import CacheController
 from .engine import BACKGROUND_TIMEOUT, PIECE, Body, Call, Engine, Fields
-from .exceptions import HTTPCacheError
-from .models import CacheOptions, ResponseView, StoredResponse
+from .exceptions import HTTPCacheError, UnknownOptionError
+from .models import CacheOptions, Heuristic, ResponseView, StoredResponse
+from .serialize import Serializer
 
 __all__ = ["CacheControlAdapter"]
 
@@ -90,7 +93,11 @@ class _RequestsTransport:
             kwargs = dict(kwargs, stream=False)
             if kwargs.get("timeout") is None:
                 kwargs["timeout"] = BACKGROUND_TIMEOUT
-        return self._adapter._forward(request, **kwargs)
+        resp = self._adapter._forward(request, **kwargs)
+        options = self._adapter.controller.options
+        if options.heuristic is not None and call.view.method in options.cacheable_methods:
+            _apply_heuristic(options.heuristic, resp)
+        return resp
 
     def view(self, resp: Response) -> ResponseView:
         return _response_view(resp)
@@ -152,19 +159,77 @@ class _RequestsTransport:
             resp.headers["Cache-Status"] = f"{existing}, {cache_status}" if existing else cache_status
 
 
+#: ``HTTPAdapter``'s own arguments, in order (checked here so that a misspelt option is
+#: named as one, not reported by ``HTTPAdapter.__init__``).
+_HTTP_ADAPTER_ARGS = ("pool_connections", "pool_maxsize", "max_retries", "pool_block")
+
+
+def check_adapter_arguments(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    """Raise ``UnknownOptionError`` for a keyword that is neither an option nor one of
+    ``HTTPAdapter``'s arguments, and for too many positional arguments."""
+    unknown = sorted(name for name in kwargs if name not in _HTTP_ADAPTER_ARGS)
+    if unknown:
+        raise UnknownOptionError(
+            f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: not a CacheOptions "
+            f"field ({', '.join(f.name for f in dataclasses.fields(CacheOptions))}) nor an HTTPAdapter argument "
+            f"({', '.join(_HTTP_ADAPTER_ARGS)})"
+        )
+    if len(args) > len(_HTTP_ADAPTER_ARGS):
+        raise UnknownOptionError(f"too many positional arguments: {len(args)} after cacheable_methods")
+
+
+def build_controller(
+    cache: Optional[BaseCache],
+    options: Optional[CacheOptions],
+    changes: Mapping[str, Any],
+    cache_etags: bool,
+    serializer: Optional[Serializer],
+    controller_class: type[CacheController],
+) -> CacheController:
+    """The controller of ``CacheControl`` and ``CacheControlAdapter``: ``options`` (default
+    ``CacheOptions()``) with each option given replacing its field, built the way
+    cachecontrol builds one (``controller_class(cache, cache_etags=..., serializer=...)``)."""
+    built = (options or CacheOptions()).given(**changes)
+    return controller_class(cache, cache_etags=cache_etags, serializer=serializer, options=built)
+
+
+def _apply_heuristic(heuristic: Heuristic, resp: Response) -> None:
+    """cachecontrol's heuristics: ``heuristic.apply`` the origin's response (the urllib3
+    response, ``resp.raw``, as cachecontrol does) before it is considered for storing; the
+    fields it sets become ``resp.headers`` as well."""
+    raw = resp.raw
+    if raw is None or not hasattr(raw, "headers"):
+        return
+    applied = heuristic.apply(raw)
+    if applied is not None and applied is not raw and hasattr(applied, "headers"):
+        resp.raw = raw = applied
+    resp.headers = CaseInsensitiveDict(raw.headers)
+
+
 class CacheControlAdapter(HTTPAdapter):
     """A transport adapter that answers from the cache where RFC 9111 allows.
 
-    ``CacheControlAdapter(cache=None, *, shared=False, heuristic_fraction=0.1,
-    heuristic_max=86400, max_variants=16, surrogate=None, adapter=None, controller=None,
-    **HTTPAdapter kwargs)``. Mount it with ``session.mount(prefix, adapter)``,
-    or let ``CacheControl`` do it.
+    ``CacheControlAdapter(cache=None, cache_etags=True, controller_class=None,
+    serializer=None, heuristic=None, cacheable_methods=None, *HTTPAdapter args, <every
+    CacheOptions field>=None, options=None, controller=None, adapter=None, **HTTPAdapter
+    kwargs)``: cachecontrol's positional arguments first. Mount it with
+    ``session.mount(prefix, adapter)``, or let ``CacheControl`` do it.
     """
+
+    #: The methods whose non-error responses invalidate the URL (RFC 9111 §4.4): every
+    #: method that is not safe (these, and any method the cache does not know). Informative:
+    #: the rule is the policy's, not this attribute's (cachecontrol's has no POST).
+    invalidating_methods = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
     def __init__(
         self,
         cache: Optional[BaseCache] = None,
-        *,
+        cache_etags: bool = True,
+        controller_class: Optional[type[CacheController]] = None,
+        serializer: Optional[Serializer] = None,
+        heuristic: Optional[Heuristic] = None,
+        cacheable_methods: Optional[Collection[str]] = None,
+        *args: Any,
         shared: Optional[bool] = None,
         heuristic_fraction: Optional[float] = None,
         heuristic_max: Optional[float] = None,
@@ -174,11 +239,14 @@ class CacheControlAdapter(HTTPAdapter):
         targeted_fields: Optional[tuple[str, ...]] = None,
         coalesce_timeout: Optional[float] = None,
         cache_status: Optional[str] = None,
+        cacheable_status_codes: Optional[Collection[int]] = None,
+        revalidate: Optional[bool] = None,
         options: Optional[CacheOptions] = None,
         controller: Optional[CacheController] = None,
         adapter: Optional[BaseAdapter] = None,
         **kwargs: Any,
     ) -> None:
+        check_adapter_arguments(args, kwargs)
         changes = {
             "shared": shared,
             "heuristic_fraction": heuristic_fraction,
@@ -189,18 +257,50 @@ class CacheControlAdapter(HTTPAdapter):
             "targeted_fields": targeted_fields,
             "coalesce_timeout": coalesce_timeout,
             "cache_status": cache_status,
+            "cacheable_status_codes": cacheable_status_codes,
+            "revalidate": revalidate,
+            "heuristic": heuristic,
+            "cacheable_methods": cacheable_methods or None,
         }
         if controller is None:
-            controller = CacheController(cache, (options or CacheOptions()).given(**changes))
-        elif cache is not None or options is not None or any(v is not None for v in changes.values()):
+            controller = build_controller(
+                cache, options, changes, cache_etags, serializer, controller_class or CacheController
+            )
+        elif (
+            cache is not None
+            or options is not None
+            or serializer is not None
+            or controller_class is not None
+            or cache_etags is not True
+            or any(v is not None for v in changes.values())
+        ):
             raise HTTPCacheError("pass either controller or cache/options, not both")
-        super().__init__(**kwargs)
+        super().__init__(*args, **kwargs)
         self.controller = controller
         # A subclass that overrides build_response gets it called for every response;
         # otherwise a hit is built directly, as build_response would build it (see _build_hit).
         self._own_build = type(self).build_response is HTTPAdapter.build_response and _messages._CID_STORE
         self._inner = adapter
         self.engine: Engine[_Sending, Response] = Engine(controller, _RequestsTransport(self))
+
+    @property
+    def cache(self) -> BaseCache:
+        """The store (cachecontrol's attribute)."""
+        return self.controller.cache
+
+    @cache.setter
+    def cache(self, cache: BaseCache) -> None:
+        self.controller.cache = cache
+
+    @property
+    def heuristic(self) -> Optional[Heuristic]:
+        """``CacheOptions.heuristic`` (cachecontrol's attribute)."""
+        return self.controller.options.heuristic
+
+    @property
+    def cacheable_methods(self) -> tuple[str, ...]:
+        """``CacheOptions.cacheable_methods`` (cachecontrol's attribute)."""
+        return self.controller.options.cacheable_methods
 
     def _forward(self, request: PreparedRequest, **kwargs: Any) -> Response:
         if self._inner is not None:

@@ -30,14 +30,44 @@ import contextlib
 import inspect
 import threading
 import time
-from typing import Any, Callable, Optional, Union
+from datetime import datetime, timedelta, timezone
+from typing import IO, Any, Callable, Optional, Union
 
 from .exceptions import HTTPCacheError
 
-__all__ = ["BaseCache", "DictCache", "StreamingCache", "ValueReader", "ValueWriter"]
+__all__ = [
+    "BaseCache",
+    "DictCache",
+    "Expiry",
+    "SeparateBodyBaseCache",
+    "StreamingCache",
+    "ValueReader",
+    "ValueWriter",
+    "expiry_seconds",
+]
 
 #: Guards ``BaseCache.compare_and_set``'s default (striped by store and key): atomic in one process.
 _DEFAULT_CAS_LOCKS = tuple(threading.Lock() for _ in range(64))
+
+
+#: An expiry hint as a store's ``set`` takes it: seconds (the cache passes these), or, as
+#: cachecontrol's stores take it, a ``timedelta`` or a ``datetime`` to expire at.
+Expiry = Union[float, timedelta, datetime, None]
+
+
+def expiry_seconds(expires: Expiry) -> Optional[float]:
+    """An expiry hint in seconds from now (None: none). A naive ``datetime`` is UTC, as in
+    cachecontrol."""
+    if expires is None:
+        return None
+    if isinstance(expires, timedelta):
+        return expires.total_seconds()
+    if isinstance(expires, datetime):
+        at = expires if expires.tzinfo is not None else expires.replace(tzinfo=timezone.utc)
+        return (at - datetime.now(timezone.utc)).total_seconds()
+    if isinstance(expires, bool) or not isinstance(expires, (int, float)):
+        raise HTTPCacheError(f"expires must be seconds, a timedelta or a datetime, not {expires!r}")
+    return float(expires)
 
 
 def _accepts_expires(setter: Callable[..., object]) -> bool:
@@ -130,6 +160,23 @@ class BaseCache:
     def release_lease(self, key: str, token: str) -> None:
         """Give back a lease taken with ``acquire_lease`` (a no-op if it has expired
         and someone else holds it now). Optional."""
+
+
+class SeparateBodyBaseCache(BaseCache):
+    """cachecontrol's store that keeps a response's body apart from its head (so a store of
+    files, say, can keep each in its own file). Implement ``get`` / ``set`` / ``delete``
+    as for a ``BaseCache``, and ``set_body(key, body)`` / ``get_body(key)`` (a binary file
+    object, or None); ``delete(key)`` removes both. For a stored response ``set`` gets its
+    head and ``set_body`` the rest of the value (its body, then its length and checksum);
+    other values (a URL's variant index) go whole to ``set``. The body is written first,
+    the head last; a head read with a body of another write fails its checksum: a miss.
+    A read joins them whole (no streaming)."""
+
+    def set_body(self, key: str, body: bytes) -> None:
+        raise NotImplementedError
+
+    def get_body(self, key: str) -> Optional[IO[bytes]]:
+        raise NotImplementedError
 
 
 class ValueReader:
@@ -242,9 +289,11 @@ class DictCache(BaseCache):
             self.data[key] = self.data.pop(key)  # most recently used last
         return value
 
-    def set(self, key: str, value: bytes, expires: Optional[float] = None) -> None:
+    def set(self, key: str, value: bytes, expires: Expiry = None) -> None:
+        """Store ``value``; ``expires``: seconds, a ``timedelta`` or a ``datetime``."""
+        seconds = None if expires is None else expiry_seconds(expires)
         with self._lock:
-            self._put(key, value, expires)
+            self._put(key, value, seconds)
 
     def _put(self, key: str, value: bytes, expires: Optional[float]) -> None:
         """``set`` (lock held)."""
@@ -304,9 +353,7 @@ class DictCache(BaseCache):
 
     def _notice_hand_edits(self) -> None:
         """Recount if keys were added to or removed from ``data`` by hand (lock held)."""
-        if (self.max_bytes is not None and len(self._sizes) != len(self.data)) or len(self._deadlines) > len(
-            self.data
-        ):
+        if (self.max_bytes is not None and len(self._sizes) != len(self.data)) or len(self._deadlines) > len(self.data):
             self._recount()
 
     def _recount(self) -> None:

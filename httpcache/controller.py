@@ -10,19 +10,21 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional
+from typing import Callable, Collection, Iterable, Optional
 
 from . import _variants, policy, serialize
 from ._body import Entry, StoredBody
 from ._coalesce import _Coalescer
 from ._decoded import DecodedEntries
+from ._headers import Headers
 from ._refresh import _Refresher
 from ._spool import Spool
 from ._stats import CacheStats
 from ._store import StoreAccess, Value, close
 from .cache import BaseCache, DictCache, ValueReader, ValueWriter
+from .exceptions import HTTPCacheError
 from .keys import cache_key, key_of_normal, normalize_url
-from .models import CacheOptions, RequestView, ResponseView, StoredResponse
+from .models import CacheOptions, Heuristic, RequestView, ResponseView, StoredResponse
 
 log = logging.getLogger("httpcache")
 
@@ -65,10 +67,27 @@ class CacheController:
     def __init__(
         self,
         cache: Optional[BaseCache] = None,
+        cache_etags: bool = True,
+        serializer: Optional[serialize.Serializer] = None,
+        status_codes: Optional[Collection[int]] = None,
+        *,
         options: Optional[CacheOptions] = None,
+        heuristic: Optional[Heuristic] = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.options = options if options is not None else CacheOptions()
+        """cachecontrol's arguments first (``cache_etags=False`` is ``revalidate=False``,
+        ``status_codes`` is ``cacheable_status_codes``), then ours; each one given replaces
+        its field of ``options`` (default ``CacheOptions()``)."""
+        if cache_etags is not True and cache_etags is not False:
+            raise HTTPCacheError(f"cache_etags must be True or False, not {cache_etags!r}")
+        self.options = (options if options is not None else CacheOptions()).given(
+            revalidate=None if cache_etags else False,
+            cacheable_status_codes=status_codes,
+            heuristic=heuristic,
+        )
+        self.serializer = serializer if serializer is not None else serialize.Serializer()
+        #: a serializer of the user's (``serialize.Serializer``): whole bodies through its hooks
+        self._custom = not serialize.is_default(self.serializer)
         self.clock = clock
         #: The cache's counters and per-request hook (``CacheStats``).
         self.stats = CacheStats()
@@ -77,6 +96,12 @@ class CacheController:
         self._locks = _variants.KeyLocks()  # per primary key: writers of other URLs never wait
         self.refresher = _Refresher()
         self.coalescer = _Coalescer()
+
+    @classmethod
+    def cache_url(cls, uri: str) -> str:
+        """cachecontrol's name for the key of a GET of ``uri``: ``keys.cache_key``, the one
+        key function (the normalised URL, RFC 9111 §2)."""
+        return cache_key("GET", uri)
 
     @property
     def cache(self) -> BaseCache:
@@ -97,6 +122,11 @@ class CacheController:
         """How to write ``entry`` under a key: in one piece, or copied from its open body
         (checked against its checksum as it is copied: a damaged body is not written)."""
         body = entry.body
+        if self._custom:
+            whole = body if isinstance(body, bytes) else self._read_whole(body)
+            if whole is None:
+                return lambda key, ttl: False
+            return self._value_publisher(self.dump(entry.head, whole), Entry(entry.head, whole))
         if isinstance(body, bytes):
             return self._value_publisher(serialize.dump_response(entry.head, body), entry)
 
@@ -110,6 +140,54 @@ class CacheController:
             writer.write(serialize.trailer(body.length, crc))
 
         return lambda key, ttl: self.backend.stream_into(key, ttl, copy)
+
+    def dump(self, stored: StoredResponse, body: bytes) -> bytes:
+        """A stored response as a value, in the serializer's format (``streams``: False)."""
+        if not self._custom:
+            return serialize.dump_response(stored, body)
+        return self.serializer.dumps(RequestView(stored.method, stored.url, Headers()), stored, body)
+
+    @property
+    def streams(self) -> bool:
+        """Are values written to the store in pieces (a streaming store, the default format)?"""
+        return self.backend.streaming and not self._custom
+
+    def _read_whole(self, body: StoredBody) -> Optional[bytes]:
+        """A body kept in the store, read whole and checked (None: damaged or unreadable)."""
+        try:
+            pieces, crc = [], 0
+            for piece in body.pieces():
+                crc = serialize.checksum(piece, crc)
+                pieces.append(piece)
+            body.settle(crc)
+        except OSError as exc:
+            self.backend.warn("read", body.__class__.__name__, exc)
+            return None
+        return b"".join(pieces)
+
+    def _custom_load(self, key: str, data: Value, url: str) -> Optional[Entry]:
+        """Decode a value with the user's serializer (a reader is read whole); None if it
+        fails or is not a response for ``url`` (the caller deletes it)."""
+        if isinstance(data, ValueReader):
+            reader = data
+            try:
+                data = reader.pread(reader.length, 0)
+            finally:
+                close(reader)
+        try:
+            loaded = self.serializer.loads(RequestView("GET", url, Headers()), data)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - the user's serializer failing: a miss
+            log.debug("the serializer's loads failed for %r: %r", key, exc)
+            return None
+        if not isinstance(loaded, tuple) or len(loaded) != 2:
+            return None
+        head, body = loaded
+        if not isinstance(head, StoredResponse) or not isinstance(body, bytes) or head.url != url:
+            return None
+        entry = Entry(head, body)
+        if isinstance(data, bytes):
+            self._memo.put(key, data, entry, read=True)
+        return entry
 
     def _value_publisher(self, value: bytes, stored: Optional[Entry]) -> _Publish:
         """How to write a whole ``value`` under a key; ``stored``: what it decodes to, if at
@@ -153,6 +231,8 @@ class CacheController:
         entry = self._memoised(key, data, url)
         try:
             kind = "R" if entry is not None else serialize.kind_of(data)
+            if kind is None and self._custom:
+                kind = "R"  # the user's format: its loads says
         except Exception as exc:  # noqa: BLE001 - a reader failing is a miss
             close(data)
             self.backend.warn("read", key, exc)
@@ -209,7 +289,9 @@ class CacheController:
         if entry is not None:
             return entry
         try:
-            if isinstance(data, ValueReader):
+            if self._custom:
+                entry = self._custom_load(key, data, url)
+            elif isinstance(data, ValueReader):
                 entry = serialize.load_response_from(data, url)
                 if entry is not None and isinstance(entry.body, StoredBody):
                     entry.body.on_damage = lambda: self._drop_corrupt(key, "body does not match its checksum")

@@ -66,6 +66,9 @@ class Engine(Generic[Req, Resp]):
         view = call.view
         if view.method not in policy.CACHEABLE_METHODS:
             return self._unsafe(call)
+        if view.method not in self.controller.options.cacheable_methods:
+            log.debug("%s %s passes through: not in the cacheable_methods option", view.method, view.url)
+            return self.transport.forwarded(self._send(call))
         if policy.has_preconditions(view):
             if policy.only_if_cached(view):
                 return self._gateway_timeout(

@@ -4,8 +4,13 @@ own exceptions)."""
 
 from __future__ import annotations
 
-__all__ = ["HTTPCacheError"]
+__all__ = ["HTTPCacheError", "UnknownOptionError"]
 
 
 class HTTPCacheError(ValueError):
     """A caller mistake, e.g. an invalid option or conflicting arguments."""
+
+
+class UnknownOptionError(HTTPCacheError, TypeError):
+    """A keyword argument that is no option (a ``TypeError`` too, as Python raises for an
+    unexpected keyword); the message names it."""

@@ -20,8 +20,9 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 #: A URL already in normal form, as ``requests`` prepares most: lower-case scheme and host
 #: name, no userinfo, a port only when it is not the default (checked below), a path, no
-#: fragment, nothing to strip. Such a URL is its own normal form, found without parsing.
-_NORMAL = re.compile(r"(https?)://[a-z0-9.-]+(?::([1-9][0-9]{0,4}))?/[^#\s]*")
+#: fragment, nothing to strip (an empty query's "?" is: parsing drops it). Such a URL is its
+#: own normal form, found without parsing.
+_NORMAL = re.compile(r"(https?)://[a-z0-9.-]+(?::([1-9][0-9]{0,4}))?/[^#\s]*(?<!\?)")
 
 
 def normalize_url(url: str) -> str:

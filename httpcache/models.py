@@ -12,14 +12,21 @@ import functools
 import hashlib
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Mapping, NamedTuple, Optional
+from typing import Any, Collection, Mapping, NamedTuple, Optional, Protocol
 
 from ._directives import RequestDirectives, ResponseDirectives, parse_request_directives, parse_response_directives
 from ._headers import Headers, parse_age, parse_field_names, parse_http_date
 from .exceptions import HTTPCacheError
 
-__all__ = ["CacheOptions", "RequestFacts", "RequestView", "ResponseView", "StoredFacts", "StoredResponse"]
 
+class Heuristic(Protocol):
+    """What ``CacheOptions.heuristic`` is: cachecontrol's heuristic API
+    (``httpcache.heuristics.BaseHeuristic``)."""
+
+    def apply(self, response: Any) -> Any: ...
+
+
+__all__ = ["CacheOptions", "RequestFacts", "RequestView", "ResponseView", "StoredFacts", "StoredResponse"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,22 @@ class CacheOptions:
       (then send their own). ``0`` turns coalescing off.
     - ``cache_status``: add an RFC 9211 ``Cache-Status`` member naming this cache (e.g.
       ``"httpcache"``) to every response handed over; None (the default) adds none.
+
+    cachecontrol's options (README "Coming from cachecontrol"):
+
+    - ``heuristic``: a ``httpcache.heuristics.BaseHeuristic`` applied to each origin
+      response to a request of a cacheable method before it is considered for storing
+      (it may rewrite its fields: an explicit override of the origin's freshness).
+    - ``cacheable_status_codes``: only responses with one of these statuses are stored.
+      ``None`` (the default): every status RFC 9111 §3 allows (a final status, with
+      explicit freshness or, for the heuristically cacheable ones, §4.2.2).
+    - ``cacheable_methods``: the methods whose responses are looked up and stored,
+      among ``GET``, ``HEAD`` (RFC 9111 §3; the default is both) and ``POST`` (accepted;
+      POST responses are stored only where RFC 9110 §9.3.3 says, as without it).
+    - ``revalidate``: ``False`` (cachecontrol's ``cache_etags=False``): a stale stored
+      response is never revalidated with its validators (§4.3.1): the request is sent
+      as it is and its answer replaces it; a response with no freshness is not stored
+      for its validators alone.
     """
 
     shared: bool = False
@@ -63,8 +86,13 @@ class CacheOptions:
     targeted_fields: tuple[str, ...] = ("CDN-Cache-Control",)
     coalesce_timeout: float = 10.0
     cache_status: Optional[str] = None
+    heuristic: Optional[Heuristic] = None
+    cacheable_status_codes: Optional[frozenset[int]] = None
+    cacheable_methods: tuple[str, ...] = ("GET", "HEAD")
+    revalidate: bool = True
 
     def __post_init__(self) -> None:
+        _check_compat_options(self)
         if self.coalesce_timeout < 0:
             raise HTTPCacheError("coalesce_timeout must be >= 0 (0 turns coalescing off)")
         if self.surrogate is not None:
@@ -108,6 +136,35 @@ def _is_sf_token(name: object) -> bool:
         and (name[0].isalpha() or name[0] == "*")
         and all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~:/") for c in name)
     )
+
+
+#: The methods ``cacheable_methods`` may name (RFC 9111 §3; POST: RFC 9110 §9.3.3).
+_KNOWN_METHODS = ("GET", "HEAD", "POST")
+
+
+def _check_compat_options(options: CacheOptions) -> None:
+    """Check and normalise cachecontrol's options (``heuristic``, ``cacheable_status_codes``,
+    ``cacheable_methods``, ``revalidate``) once, when the options are built."""
+    heuristic = options.heuristic
+    if heuristic is not None and not callable(getattr(heuristic, "apply", None)):
+        raise HTTPCacheError("heuristic must have an apply(response) method (a httpcache.heuristics.BaseHeuristic)")
+    codes: Optional[Collection[object]] = options.cacheable_status_codes
+    if codes is not None:
+        if isinstance(codes, (str, bytes)) or not all(
+            isinstance(c, int) and not isinstance(c, bool) and 100 <= c <= 999 for c in codes
+        ):
+            raise HTTPCacheError("cacheable_status_codes must be a collection of status codes (ints), or None")
+        object.__setattr__(options, "cacheable_status_codes", frozenset(codes))
+    methods: Collection[object] = options.cacheable_methods
+    if isinstance(methods, (str, bytes)) or not methods or not all(isinstance(m, str) for m in methods):
+        raise HTTPCacheError("cacheable_methods must be a non-empty collection of method names")
+    upper = tuple(dict.fromkeys(str(m).upper() for m in methods))
+    unknown = [m for m in upper if m not in _KNOWN_METHODS]
+    if unknown:
+        raise HTTPCacheError(f"cacheable_methods: {', '.join(unknown)} not supported (only GET, HEAD, POST)")
+    object.__setattr__(options, "cacheable_methods", upper)
+    if not isinstance(options.revalidate, bool):
+        raise HTTPCacheError("revalidate must be True or False")
 
 
 def _is_token(name: str) -> bool:

@@ -149,11 +149,14 @@ def not_storable_reason(req: RequestView, resp: ResponseView, options: CacheOpti
             return f"status {resp.status} without explicit freshness is not heuristically cacheable (RFC 9111 §3)"
         if (
             heuristic_lifetime(resp.headers, resp.status, None, options) == 0.0
-            and not has_validator(resp.headers)
+            and not (options.revalidate and has_validator(resp.headers))  # revalidate off: no use
             and rd.stale_if_error is None
             and rd.stale_while_revalidate is None
         ):
             return "no freshness and no validator: nothing could reuse it (RFC 9111 §4.2.2, §4.3.1)"
+    codes = options.cacheable_status_codes
+    if codes is not None and resp.status not in codes:
+        return f"status {resp.status} is not in the cacheable_status_codes option"
     return None
 
 
@@ -251,10 +254,17 @@ def decide(req: RequestView, stored: Optional[StoredResponse], now: float, optio
             and rq.min_fresh is None
         ):
             # RFC 5861 §3: serve it stale now, revalidate in the background
-            return StaleWhileRevalidate(age, conditional_headers(stored))
+            return StaleWhileRevalidate(age, _validators(stored, options))
     if rq.only_if_cached:
         return GatewayTimeout(f"only-if-cached and {reason} (RFC 9111 §5.2.1.7)")
-    return Validate(conditional_headers(stored), reason, stale_if_error_allowed(req, stored, age, lifetime, options))
+    return Validate(_validators(stored, options), reason, stale_if_error_allowed(req, stored, age, lifetime, options))
+
+
+def _validators(stored: StoredResponse, options: CacheOptions) -> tuple[tuple[str, str], ...]:
+    """The conditional fields to revalidate ``stored`` with (RFC 9111 §4.3.1); none with the
+    ``revalidate=False`` option (cachecontrol's ``cache_etags=False``): the request is then
+    sent as it is, and its answer replaces the stored response (§4.3.3 does not apply)."""
+    return conditional_headers(stored) if options.revalidate else ()
 
 
 def stale_if_error_allowed(

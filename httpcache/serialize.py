@@ -39,11 +39,12 @@ from typing import Any, Mapping, Optional, Union
 from ._body import Entry, StoredBody
 from ._headers import Headers
 from .cache import ValueReader
-from .models import StoredResponse
+from .models import RequestView, StoredResponse
 
 __all__ = [
     "FORMAT_VERSION",
     "TRAILER_SIZE",
+    "Serializer",
     "VariantRef",
     "checksum",
     "dump_head",
@@ -186,6 +187,14 @@ def load_response(data: object, url: Optional[str] = None) -> Optional[Entry]:
     return _response(meta, body, url)
 
 
+def body_offset(value: bytes) -> Optional[int]:
+    """Where the body of a stored response's value starts (after its head), None if the
+    value is not a stored response of this format: a store keeping bodies apart
+    (``cache.SeparateBodyBaseCache``) keeps ``value[:offset]`` and ``value[offset:]``."""
+    length = _meta_length(value[:_PREFIX_LEN], b"R", len(value))
+    return None if length is None else _PREFIX_LEN + length + _CRC.size
+
+
 def load_response_from(reader: ValueReader, url: Optional[str] = None) -> Optional[Entry]:
     """Decode a stored response from a value opened for reading in pieces; its body stays
     in the store (a ``StoredBody``, checked against its checksum as it is read), and the
@@ -295,3 +304,41 @@ def kind_of(data: object) -> Optional[str]:
         return None
     kind = head[len(MAGIC) + 1 : len(MAGIC) + 2]
     return kind.decode("ascii") if kind in (b"R", b"I") else None
+
+
+class Serializer:
+    """The stored format of a response, with cachecontrol's hook names, for a format of
+    your own (``CacheControl(sess, serializer=MySerializer())``).
+
+    ``dumps(request, response, body)`` returns the bytes to store; ``loads(request, data,
+    body_file=None)`` returns ``(response, body)`` or None (not one of its values: a
+    miss). In httpcache's terms ``request`` is a ``RequestView`` of the method and URL the
+    entry is for, ``response`` the stored response's head (a ``StoredResponse``) and
+    ``body`` its whole body (``bytes``); ``body_file`` is always None (a store with
+    separate bodies is joined before the serializer sees a value).
+
+    This class is the default format (versioned, data only, checksummed). Used as it is,
+    the cache bypasses these two methods and reads and writes the same format in pieces
+    (large bodies stream to and from a streaming store). A subclass that overrides
+    ``dumps`` or ``loads`` gets whole bodies: fine for compressing or encrypting what is
+    stored (call ``super()``), not for very large bodies. A ``loads`` that raises, or
+    returns something that is not a response for the URL looked up, is a miss (the value
+    is deleted), never an error. Variant indexes (RFC 9111 §4.1) stay in the default format.
+    """
+
+    def dumps(self, request: Optional[RequestView], response: StoredResponse, body: bytes) -> bytes:
+        return dump_response(response, body)
+
+    def loads(
+        self, request: Optional[RequestView], data: bytes, body_file: object = None
+    ) -> Optional[tuple[StoredResponse, bytes]]:
+        entry = load_response(data)
+        if entry is None or not isinstance(entry.body, bytes):
+            return None
+        return entry.head, entry.body
+
+
+def is_default(serializer: Serializer) -> bool:
+    """Does ``serializer`` keep the default format (no hook overridden)?"""
+    cls = type(serializer)
+    return cls.dumps is Serializer.dumps and cls.loads is Serializer.loads

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Collection, Optional
 
 import requests
 
-from .adapter import CacheControlAdapter
+from .adapter import CacheControlAdapter, build_controller, check_adapter_arguments
 from .cache import BaseCache
 from .controller import CacheController
-from .models import CacheOptions
+from .models import CacheOptions, Heuristic
+from .serialize import Serializer
 
 __all__ = ["CacheControl"]
 
@@ -17,6 +18,12 @@ __all__ = ["CacheControl"]
 def CacheControl(  # noqa: N802 - the name users know
     sess: requests.Session,
     cache: Optional[BaseCache] = None,
+    cache_etags: bool = True,
+    serializer: Optional[Serializer] = None,
+    heuristic: Optional[Heuristic] = None,
+    controller_class: Optional[type[CacheController]] = None,
+    adapter_class: Optional[type[CacheControlAdapter]] = None,
+    cacheable_methods: Optional[Collection[str]] = None,
     *,
     shared: Optional[bool] = None,
     heuristic_fraction: Optional[float] = None,
@@ -27,29 +34,38 @@ def CacheControl(  # noqa: N802 - the name users know
     targeted_fields: Optional[tuple[str, ...]] = None,
     coalesce_timeout: Optional[float] = None,
     cache_status: Optional[str] = None,
+    cacheable_status_codes: Optional[Collection[int]] = None,
+    revalidate: Optional[bool] = None,
     options: Optional[CacheOptions] = None,
-    adapter_class: type[CacheControlAdapter] = CacheControlAdapter,
     **adapter_kwargs: Any,
 ) -> requests.Session:
     """Make every http:// and https:// request of ``sess`` go through one cache.
 
-    Each adapter already mounted for an http(s) prefix is wrapped, not replaced:
-    its retries, pool sizes and any behaviour of its own keep working. Returns
-    the same session. The cache's options are ``options`` (default ``CacheOptions()``,
-    where every default is), with each keyword that is given replacing its field.
+    cachecontrol's positional arguments first, then ours as keywords. Each adapter
+    already mounted for an http(s) prefix is wrapped, not replaced: its retries, pool
+    sizes and any behaviour of its own keep working. Returns the same session. The
+    cache's options are ``options`` (default ``CacheOptions()``, where every default
+    is), with each keyword that is given replacing its field.
     """
-    options = (options or CacheOptions()).given(
-        shared=shared,
-        heuristic_fraction=heuristic_fraction,
-        heuristic_max=heuristic_max,
-        permanent_redirect_lifetime=permanent_redirect_lifetime,
-        max_variants=max_variants,
-        surrogate=surrogate,
-        targeted_fields=targeted_fields,
-        coalesce_timeout=coalesce_timeout,
-        cache_status=cache_status,
-    )
-    controller = CacheController(cache, options)
+    changes = {
+        "shared": shared,
+        "heuristic_fraction": heuristic_fraction,
+        "heuristic_max": heuristic_max,
+        "permanent_redirect_lifetime": permanent_redirect_lifetime,
+        "max_variants": max_variants,
+        "surrogate": surrogate,
+        "targeted_fields": targeted_fields,
+        "coalesce_timeout": coalesce_timeout,
+        "cacheable_status_codes": cacheable_status_codes,
+        "revalidate": revalidate,
+        "heuristic": heuristic,
+        "cacheable_methods": cacheable_methods or None,
+        "cache_status": cache_status,
+    }
+    adapter_class = adapter_class or CacheControlAdapter
+    if adapter_class is CacheControlAdapter:  # a subclass may take keywords of its own
+        check_adapter_arguments((), adapter_kwargs)
+    controller = build_controller(cache, options, changes, cache_etags, serializer, controller_class or CacheController)
     prefixes = [p for p in sess.adapters if p.lower().startswith(("http://", "https://"))]
     for prefix in ("http://", "https://"):
         if prefix not in prefixes:

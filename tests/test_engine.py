@@ -110,7 +110,7 @@ def make() -> Iterator[Make]:
     def build(options: Optional[CacheOptions] = None, *, teeable: bool = True) -> Cache:
         clock, origin = FakeClock(), FakeOrigin()
         transport = FakeTransport(origin, teeable=teeable)
-        controller = CacheController(DictCache(), options or CacheOptions(), clock=clock)
+        controller = CacheController(DictCache(), options=options or CacheOptions(), clock=clock)
         cache = Cache(clock, origin, transport, controller, Engine(controller, transport))
         made.append(cache)
         return cache

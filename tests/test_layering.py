@@ -27,21 +27,11 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"cache", "caches", "_body", "serialize"}),
     # the shell around the store: key -> store -> format -> policy -> store
     frozenset(
-        {
-            "controller",
-            "_store",
-            "_spool",
-            "_decoded",
-            "_variants",
-            "_coalesce",
-            "_leases",
-            "_refresh",
-            "_tee",
-            "_stats",
-        }
+        {"controller", "_store", "_spool", "_decoded", "_variants", "_coalesce", "_leases", "_refresh", "_tee"}
+        | {"_stats"}
     ),
-    # the flows, client-agnostic
-    frozenset({"engine", "_transport"}),
+    # the flows, client-agnostic (and cachecontrol's heuristics: they read the clock)
+    frozenset({"engine", "_transport", "heuristics"}),
     # the transport for requests
     frozenset({"adapter", "_messages"}),
     # entry points

@@ -15,6 +15,7 @@ import requests
 import httpcache
 from httpcache import CacheControl, CacheControlAdapter, CacheOptions, HTTPCacheError
 from httpcache._demo import run_demo
+from httpcache.heuristics import ExpiresAfter
 
 README = (Path(__file__).resolve().parent.parent / "README.rst").read_text(encoding="utf-8")
 
@@ -63,6 +64,10 @@ NON_DEFAULT_OPTIONS: dict[str, object] = {
     "targeted_fields": ("Edge-Cache-Control", "CDN-Cache-Control"),
     "coalesce_timeout": 0.0,
     "cache_status": "edge-cache",
+    "heuristic": ExpiresAfter(days=1),
+    "cacheable_status_codes": frozenset({200, 203}),
+    "cacheable_methods": ("GET",),
+    "revalidate": False,
 }
 
 

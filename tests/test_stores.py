@@ -39,6 +39,7 @@ from stores_contract import (
 from httpcache import CacheControl, HTTPCacheError
 from httpcache.cache import BaseCache, DictCache
 from httpcache.caches import FileCache, RedisCache, SQLiteCache
+from httpcache.caches.file_cache import SeparateBodyFileCache
 
 # -- the contract, store by store -------------------------------------------------------
 
@@ -65,6 +66,18 @@ class TestReadmeStore(StoreContract):
 class TestFileCache(PersistentStoreContract):
     def make_spec(self, tmp_path: Path) -> StoreSpec:
         return StoreSpec("file", str(tmp_path / "cache"))
+
+
+class TestSeparateBodyFileCache(StoreContract):
+    def make_store(self, tmp_path: Path) -> BaseCache:
+        return SeparateBodyFileCache(tmp_path / "cache")
+
+
+class TestForeverFileCache(StoreContract):
+    supports_expiry = False  # forever=True keeps entries past their expiry hint
+
+    def make_store(self, tmp_path: Path) -> BaseCache:
+        return FileCache(tmp_path / "cache", forever=True, filemode=0o640, dirmode=0o750)
 
 
 class TestSQLiteCache(PersistentStoreContract):

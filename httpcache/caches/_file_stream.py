@@ -38,6 +38,12 @@ class _Store(Protocol):
     def max_bytes(self) -> Optional[int]: ...
     @property
     def durable(self) -> bool: ...
+    @property
+    def forever(self) -> bool: ...
+    @property
+    def filemode(self) -> int: ...
+    @property
+    def dirmode(self) -> int: ...
     def delete(self, key: str) -> None: ...
     def _mkstemp(self) -> tuple[int, str]: ...
     def _path(self, key: str) -> str: ...
@@ -134,7 +140,7 @@ class _FileWriter(ValueWriter):
             raise ValueError("commit of a ValueWriter already committed, aborted or failed")
         self._spent = True
         cache, fd, tmp = self._cache, self._fd, self._tmp
-        if fd < 0 or (expires is not None and expires <= 0):  # (NaN: no deadline)
+        if fd < 0 or (expires is not None and expires <= 0 and not cache.forever):  # (NaN: no deadline)
             if fd < 0:
                 log.debug("FileCache: a %d-byte value is over max_bytes=%s: not stored", self.length, cache.max_bytes)
             self._drop()
@@ -142,7 +148,7 @@ class _FileWriter(ValueWriter):
             return
         self._fd = -1
         flags, deadline = 0, 0.0
-        if expires is not None and not math.isnan(expires):
+        if expires is not None and not math.isnan(expires) and not cache.forever:
             flags, deadline = _HAS_DEADLINE, time.time() + expires
         path = cache._path(key)
         prefix = _HEADER.pack(_MAGIC, _VERSION, flags, deadline, self.length, 0)[:_CRC_AT]
@@ -158,6 +164,8 @@ class _FileWriter(ValueWriter):
                 self._buf = bytearray()
                 if cache.durable:
                     os.fsync(fd)
+                if cache.filemode != 0o600 and hasattr(os, "fchmod"):
+                    os.fchmod(fd, cache.filemode)
             finally:
                 os.close(fd)
             now = time.time_ns()
@@ -167,7 +175,7 @@ class _FileWriter(ValueWriter):
             except FileNotFoundError:
                 if not os.path.lexists(tmp):
                     raise
-                os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)  # a new shard
+                os.makedirs(os.path.dirname(path), mode=cache.dirmode, exist_ok=True)  # a new shard
                 os.replace(tmp, path)
         except FileNotFoundError:  # clear() or a sweep removed the temporary file: a skipped write
             log.debug("FileCache: temporary file %s removed before it was renamed: %r not stored", tmp, key)

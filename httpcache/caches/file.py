@@ -55,7 +55,8 @@ import time
 import zlib
 from typing import Iterator, Optional, Union
 
-from ..cache import StreamingCache, ValueReader, ValueWriter, _check_bounds
+from ..cache import Expiry, StreamingCache, ValueReader, ValueWriter, _check_bounds, expiry_seconds
+from ..exceptions import HTTPCacheError
 from ._file_format import (
     _CAS_LOCKS,
     _CRC_AT,
@@ -104,6 +105,15 @@ class FileCache(StreamingCache):
     ``temp_max_age`` (seconds) is when a temporary file untouched for that long
     counts as a killed writer's leftover; ``maintenance_interval`` how often an
     unbounded cache sweeps them (a bounded one sweeps at every eviction pass).
+
+    cachecontrol's arguments (``FileCache(directory, forever=False, filemode=0o0600,
+    dirmode=0o0700, lock_class=None)``): ``forever=True`` keeps entries past their expiry
+    hint (no deadline is written: only eviction, ``clear()`` and the cache's own deletions
+    remove them; RFC 9111 §4.4 invalidation still deletes, unlike cachecontrol's);
+    ``filemode`` / ``dirmode`` are the modes of the entry files and of the directories
+    created (less the umask, for directories); ``lock_class`` is accepted and not used:
+    every write is atomic already (a temporary file renamed in; ``compare_and_set`` takes
+    a ``flock``).
     """
 
     temp_max_age = 300.0
@@ -112,17 +122,28 @@ class FileCache(StreamingCache):
     def __init__(
         self,
         directory: Union[str, os.PathLike[str]],
+        forever: bool = False,
+        filemode: int = 0o0600,
+        dirmode: int = 0o0700,
+        lock_class: Optional[object] = None,
         *,
         max_entries: Optional[int] = None,
         max_bytes: Optional[int] = None,
         durable: bool = False,
     ) -> None:
         _check_bounds(max_entries, max_bytes)
+        for name, mode in (("filemode", filemode), ("dirmode", dirmode)):
+            if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o7777:
+                raise HTTPCacheError(f"{name} must be a file mode (an int such as 0o600), not {mode!r}")
         self.directory = os.path.abspath(os.fspath(directory))
+        self.forever = bool(forever)
+        self.filemode = filemode
+        self.dirmode = dirmode
+        self.lock_class = lock_class  # accepted for cachecontrol's sake; writes are atomic without it
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.durable = durable
-        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        os.makedirs(self.directory, mode=dirmode, exist_ok=True)
         self._lock = threading.Lock()  # guards the estimates below
         self._maintenance = threading.Lock()  # one pass per process at a time
         self._est_entries = 0
@@ -143,7 +164,10 @@ class FileCache(StreamingCache):
     def open_read(self, key: str) -> Union[bytes, ValueReader, None]:
         return self._read(key, inline_max=_INLINE_MAX)
 
-    def set(self, key: str, value: bytes, expires: Optional[float] = None) -> None:
+    def set(self, key: str, value: bytes, expires: Expiry = None) -> None:
+        """Store ``value``; ``expires``: seconds (or a ``timedelta``, or a ``datetime`` to
+        expire at), ignored when ``forever``."""
+        expires = None if self.forever else expiry_seconds(expires)
         if expires is not None and expires <= 0:  # (not stored: spare the temporary file)
             self.delete(key)
             return
@@ -349,7 +373,7 @@ class FileCache(StreamingCache):
         try:
             return tempfile.mkstemp(prefix=_TMP_PREFIX, dir=self.directory)
         except FileNotFoundError:
-            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            os.makedirs(self.directory, mode=self.dirmode, exist_ok=True)
             return tempfile.mkstemp(prefix=_TMP_PREFIX, dir=self.directory)
 
     @staticmethod

@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any, Callable, Optional, Union
 
-from ..cache import BaseCache
+from ..cache import BaseCache, Expiry, expiry_seconds
 from ..exceptions import HTTPCacheError
 
 log = logging.getLogger("httpcache")
@@ -148,7 +148,10 @@ class RedisCache(BaseCache):
         log.debug("RedisCache: %r holds a %s, not bytes: a miss", key, type(value).__name__)
         return None
 
-    def set(self, key: str, value: bytes, expires: Optional[float] = None) -> None:
+    def set(self, key: str, value: bytes, expires: Expiry = None) -> None:
+        """Store ``value`` with a TTL of ``expires``: seconds, a ``timedelta``, or a
+        ``datetime`` to expire at (a naive one is UTC, as in cachecontrol)."""
+        expires = expiry_seconds(expires)
         if self.max_entry_size is not None and len(value) > self.max_entry_size:
             log.debug(
                 "RedisCache: a %d-byte value is over max_entry_size=%d: not stored", len(value), self.max_entry_size

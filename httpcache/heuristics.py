@@ -1,0 +1,159 @@
+"""cachecontrol's heuristics: rewrite an origin response's fields before it is considered
+for storing (``CacheControl(sess, heuristic=ExpiresAfter(days=1))``).
+
+A heuristic is an explicit override of the origin's freshness, asked for by the user; the
+default cache uses none and follows RFC 9111 (with its own bounded heuristic freshness,
+§4.2.2, ``CacheOptions.heuristic_fraction``). The API is cachecontrol's, so heuristics
+written for it work unchanged: ``apply(response)`` is called with the origin's response
+(a ``urllib3.HTTPResponse``: ``.headers``, a case-insensitive mutable mapping, and
+``.status``) to every request of a cacheable method, 304s to revalidations included; it
+calls ``update_headers(response)`` and, when that returns fields, sets them on the
+response together with ``warning(response)`` as a ``Warning`` field (unless it is None).
+What a user's own ``update_headers`` returns is applied as given.
+
+The heuristics shipped here undo no rule nobody asked them to undo (README "Coming from
+cachecontrol"): they leave a response with ``no-store`` or an unqualified ``no-cache``
+(RFC 9111 §5.2.2.5, §5.2.2.4) as it is; they replace only the freshness directives
+(``max-age``, ``s-maxage``; §5.2.2.1, §5.2.2.10) and keep every other directive
+(``private`` above all, so a shared cache still does not store a private response,
+§5.2.2.7); and they touch only heuristically cacheable statuses (RFC 9110 §15.1) and
+304s, so an error page is not made fresh.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+import time
+from datetime import datetime, timedelta, timezone
+from email.utils import formatdate, parsedate_tz
+from typing import Any, Mapping, Optional
+
+from ._directives import parse_response_directives
+from ._headers import split_list
+
+__all__ = ["TIME_FMT", "BaseHeuristic", "ExpiresAfter", "LastModified", "OneDayCache", "datetime_to_header"]
+
+#: The HTTP-date format (RFC 9110 §5.6.7 IMF-fixdate), for ``time.strftime`` of a UTC time.
+TIME_FMT = "%a, %d %b %Y %H:%M:%S GMT"
+
+#: RFC 9110 §15.1: the statuses that are heuristically cacheable; and 304, which freshens a
+#: stored response (RFC 9111 §4.3.4), so a heuristic applied to it applies to that response.
+_HEURISTIC_STATUSES = frozenset({200, 203, 204, 206, 300, 301, 304, 308, 404, 405, 410, 414, 501})
+_FRESHNESS_DIRECTIVES = ("max-age", "s-maxage")
+
+
+def datetime_to_header(dt: datetime) -> str:
+    """An HTTP-date (IMF-fixdate, RFC 9110 §5.6.7) for ``dt``; a naive ``dt`` is UTC."""
+    tt = dt.utctimetuple() if dt.tzinfo is not None else dt.timetuple()
+    return formatdate(calendar.timegm(tt), usegmt=True)
+
+
+def _http_date(timestamp: float) -> str:
+    return time.strftime(TIME_FMT, time.gmtime(timestamp))
+
+
+def _date_of(value: Optional[str]) -> Optional[float]:
+    parsed = parsedate_tz(value) if value else None
+    return None if parsed is None else float(calendar.timegm(parsed[:6]) - (parsed[9] or 0))
+
+
+class BaseHeuristic:
+    """cachecontrol's heuristic API: override ``update_headers`` (and ``warning``)."""
+
+    def warning(self, response: Any) -> Optional[str]:
+        """The ``Warning`` value set with the fields ``update_headers`` returns (None: none).
+        ``Warning`` is obsolete (RFC 9111 §5.5) but harmless; kept for cachecontrol's sake."""
+        return '110 - "Response is Stale"'
+
+    def update_headers(self, response: Any) -> Mapping[str, str]:
+        """The fields to set on ``response`` (an empty mapping: leave it as it is)."""
+        return {}
+
+    def apply(self, response: Any) -> Any:
+        """Set ``update_headers(response)`` (and the ``Warning``) on ``response``; return it."""
+        updated = self.update_headers(response)
+        if updated:
+            response.headers.update(updated)
+            warning = self.warning(response)
+            if warning is not None:
+                response.headers.update({"Warning": warning})
+        return response
+
+
+def _protected(response: Any) -> bool:
+    """Does ``response`` say it must not be reused without the origin (RFC 9111 §5.2.2.5
+    no-store, §5.2.2.4 no-cache), or has a status a heuristic must not make fresh?"""
+    if getattr(response, "status", None) not in _HEURISTIC_STATUSES:
+        return True
+    directives = parse_response_directives(response.headers.get("cache-control"))
+    return directives.no_store or (directives.no_cache and not directives.no_cache_fields)
+
+
+def _with_lifetime(response: Any, seconds: int) -> str:
+    """The response's Cache-Control with its freshness directives replaced by ``max-age``."""
+    kept = [
+        d
+        for d in split_list(response.headers.get("cache-control") or "")
+        if d.split("=", 1)[0].strip().lower() not in _FRESHNESS_DIRECTIVES
+    ]
+    return ", ".join([*kept, f"max-age={seconds}"])
+
+
+class OneDayCache(BaseHeuristic):
+    """Make a response without ``Expires`` fresh for a day from its ``Date`` (from now
+    without one)."""
+
+    def update_headers(self, response: Any) -> Mapping[str, str]:
+        if "expires" in response.headers or _protected(response):
+            return {}
+        date = _date_of(response.headers.get("date"))
+        start = time.time() if date is None else date
+        return {"expires": _http_date(start + 86400), "cache-control": _with_lifetime(response, 86400)}
+
+
+class ExpiresAfter(BaseHeuristic):
+    """Make every response fresh for ``timedelta(**kw)`` from now (``ExpiresAfter(days=1)``)."""
+
+    def __init__(self, **kw: float) -> None:
+        self.delta = timedelta(**kw)
+
+    def update_headers(self, response: Any) -> Mapping[str, str]:
+        if _protected(response):
+            return {}
+        seconds = max(0, math.ceil(self.delta.total_seconds()))
+        expires = datetime.now(timezone.utc) + self.delta
+        return {"expires": datetime_to_header(expires), "cache-control": _with_lifetime(response, seconds)}
+
+    def warning(self, response: Any) -> Optional[str]:
+        return f"110 - Automatically cached for {self.delta}. Response might be stale"
+
+
+class LastModified(BaseHeuristic):
+    """cachecontrol's ``Last-Modified`` heuristic (RFC 9111 §4.2.2): a response without
+    ``Expires`` and without ``Cache-Control`` (or with exactly ``public``), of a status in
+    ``cacheable_by_default_statuses``, gets an ``Expires`` of ``Date`` plus a tenth of
+    ``Date - Last-Modified``, at most a day, unless that is already past. (httpcache applies
+    the same rule itself, ``CacheOptions.heuristic_fraction``; this is for code that names it.)"""
+
+    cacheable_by_default_statuses = frozenset({200, 203, 204, 206, 300, 301, 404, 405, 410, 414, 501})
+
+    def update_headers(self, response: Any) -> Mapping[str, str]:
+        headers = response.headers
+        if "expires" in headers:
+            return {}
+        if "cache-control" in headers and headers["cache-control"] != "public":
+            return {}
+        if response.status not in self.cacheable_by_default_statuses:
+            return {}
+        date, last_modified = _date_of(headers.get("date")), _date_of(headers.get("last-modified"))
+        if date is None or last_modified is None:
+            return {}
+        current_age = max(0.0, time.time() - date)
+        lifetime = max(0.0, min((date - last_modified) / 10, 24 * 3600))
+        if lifetime <= current_age:
+            return {}
+        return {"expires": _http_date(date + lifetime)}
+
+    def warning(self, response: Any) -> Optional[str]:
+        return None
