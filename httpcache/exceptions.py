@@ -4,8 +4,13 @@ own exceptions)."""
 
 from __future__ import annotations
 
-__all__ = ["HTTPCacheError"]
+__all__ = ["HTTPCacheError", "UnsupportedStoreError"]
 
 
 class HTTPCacheError(ValueError):
     """A caller mistake, e.g. an invalid option or conflicting arguments."""
+
+
+class UnsupportedStoreError(HTTPCacheError, NotImplementedError):
+    """A store of your own lacks a method an operation needs (say ``keys()`` to inspect
+    it): the message names the store and the method to implement."""

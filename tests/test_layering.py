@@ -26,7 +26,10 @@ LAYERS: tuple[frozenset[str], ...] = (
     # stores and the storage format: bytes in, bytes out
     frozenset({"cache", "caches", "_body", "serialize"}),
     # the shell around the store: key -> store -> format -> policy -> store
-    frozenset({"controller", "_store", "_spool", "_decoded", "_variants", "_coalesce", "_leases", "_refresh", "_tee"}),
+    frozenset(
+        {"controller", "_store", "_spool", "_decoded", "_variants", "_coalesce", "_leases", "_refresh", "_tee"}
+        | {"_inspection"}
+    ),
     # the flows, client-agnostic
     frozenset({"engine", "_transport"}),
     # the transport for requests

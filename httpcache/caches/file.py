@@ -56,6 +56,7 @@ import zlib
 from typing import Iterator, Optional, Union
 
 from ..cache import StreamingCache, ValueReader, ValueWriter, _check_bounds
+from ..exceptions import UnsupportedStoreError
 from ._file_format import (
     _CAS_LOCKS,
     _CRC_AT,
@@ -285,6 +286,44 @@ class FileCache(StreamingCache):
                 _unlink_quietly(path)
                 swept += 1
         return swept
+
+    def keys(self) -> Iterator[str]:
+        """Not available: an entry's file is named by a hash of its key, which it does not
+        keep. Walk the values instead (``values()``); ``CacheInspector`` does."""
+        raise UnsupportedStoreError("FileCache keeps a hash of each key, not the key: walk values() instead")
+
+    def values(self) -> Iterator[Union[bytes, ValueReader]]:
+        """Every entry's value (a directory walk), read-only: an entry expired, damaged or
+        gone meanwhile is skipped, not deleted, and no entry's last use is touched. A value
+        over 1 MiB is a ``ValueReader`` the caller closes."""
+        now = time.time()
+        for path, _ in self._walk():
+            if os.path.basename(path).startswith(_TMP_PREFIX):
+                continue
+            try:
+                fd = os.open(path, _O_READ)
+            except OSError:
+                continue
+            value: Union[bytes, ValueReader, None] = None
+            try:
+                st = os.fstat(fd)
+                head = os.read(fd, _HEADER.size)
+                parsed = _parse_header(head, st.st_size)
+                if parsed is not None and not (parsed[0] is not None and parsed[0] <= now):
+                    length = parsed[1]
+                    if length > _INLINE_MAX:
+                        value = _FileReader(fd, length)  # (the format's checksums check it as it is read)
+                    else:
+                        data = _read_at(fd, length, _HEADER.size)
+                        if len(data) == length and zlib.crc32(head[:_CRC_AT], zlib.crc32(data)) == parsed[2]:
+                            value = data
+            except OSError:
+                value = None
+            finally:
+                if not isinstance(value, _FileReader):
+                    os.close(fd)
+            if value is not None:
+                yield value
 
     def __len__(self) -> int:
         """The number of entries (a directory scan; expired entries not yet removed count)."""
