@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 
-from .adapter import CacheControlAdapter
+from ._inspection import CachedResponse, CacheInspector, CacheStats
+from .adapter import CacheControlAdapter, read_response
 from .cache import BaseCache, DictCache
 from .caches import FileCache, RedisCache, SQLiteCache  # RedisCache imports redis only when built
 from .controller import CacheController
-from .exceptions import HTTPCacheError
+from .exceptions import HTTPCacheError, UnsupportedStoreError
 from .models import CacheOptions
 from .wrapper import CacheControl
 
@@ -25,13 +26,18 @@ __all__ = [
     "CacheControl",
     "CacheControlAdapter",
     "CacheController",
+    "CacheInspector",
+    "CacheStats",
+    "CachedResponse",
     "CacheOptions",
     "DictCache",
     "FileCache",
     "HTTPCacheError",
     "RedisCache",
     "SQLiteCache",
+    "UnsupportedStoreError",
     "__version__",
+    "read_response",
 ]
 
 logging.getLogger("httpcache").addHandler(logging.NullHandler())

@@ -18,8 +18,9 @@ import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.models import PreparedRequest, Response
 
-from . import _messages, policy
+from . import _messages, _transport, policy
 from ._headers import Headers
+from ._inspection import CachedResponse, CacheInspector
 from ._messages import (
     _build_hit,
     _discard,
@@ -38,7 +39,7 @@ from .engine import BACKGROUND_TIMEOUT, PIECE, Body, Call, Engine, Fields
 from .exceptions import HTTPCacheError
 from .models import CacheOptions, ResponseView, StoredResponse
 
-__all__ = ["CacheControlAdapter"]
+__all__ = ["CacheControlAdapter", "read_response"]
 
 
 def wait_bound(timeout: object) -> Optional[float]:
@@ -218,3 +219,24 @@ class CacheControlAdapter(HTTPAdapter):
         if self._inner is not None:
             self._inner.close()
         super().close()
+
+
+def read_response(inspector: CacheInspector, item: CachedResponse, now: Optional[float] = None) -> Optional[Response]:
+    """A stored response read back as a ``requests.Response`` (its body read whole and
+    checked, ``Age`` as of ``now``, RFC 9111 §5.1; ``from_cache`` True), or None if it is
+    no longer stored or its body turns out damaged. ``item`` comes from
+    ``inspector.responses()``; nothing is sent, and the session's hooks do not run."""
+    entry = inspector.open(item)
+    if entry is None:
+        return None
+    with entry:
+        body = _transport.whole_body(entry)
+        if body is None or _transport.damaged(entry):
+            return None
+        stored = entry.head
+        age = policy.current_age(stored, inspector.clock() if now is None else now)
+        request = requests.Request(stored.method, stored.url).prepare()
+        lines = [(n, v) for n, v in stored.headers.items() if n.lower() != "age"]
+        raw = _raw_response(request, stored.status, stored.reason, lines, policy.age_header(age), body, False)
+        resp = HTTPAdapter().build_response(request, raw)
+        return _mark(_preloaded(resp, body), True)

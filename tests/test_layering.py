@@ -35,11 +35,11 @@ LAYERS: tuple[frozenset[str], ...] = (
     # the transport for requests
     frozenset({"adapter", "_messages"}),
     # entry points
-    frozenset({"wrapper", "_demo", "__init__", "__main__"}),
+    frozenset({"wrapper", "_demo", "_cli", "__init__", "__main__"}),
 )
 POLICY = LAYERS[0] | LAYERS[1] | LAYERS[2]
 #: The only modules that may import a client library.
-TRANSPORT = frozenset({"adapter", "_messages", "wrapper", "_demo"})
+TRANSPORT = frozenset({"adapter", "_messages", "wrapper", "_demo", "_cli"})
 CLIENT_LIBRARIES = frozenset({"requests", "urllib3"})
 CLOCK_CALLS = frozenset({("time", "time"), ("time", "monotonic"), ("time", "perf_counter"), ("datetime", "now")})
 
