@@ -184,16 +184,26 @@ class CacheInspector:
         return self.responses()
 
     def count(
-        self, url: URLPattern = None, *, expired: Optional[bool] = None, older_than: Optional[float] = None
+        self,
+        url: URLPattern = None,
+        *,
+        expired: Optional[bool] = None,
+        older_than: Optional[float] = None,
+        now: Optional[float] = None,
     ) -> int:
         """How many stored responses match (see ``responses``)."""
-        return sum(1 for _ in self.responses(url, expired=expired, older_than=older_than))
+        return sum(1 for _ in self.responses(url, expired=expired, older_than=older_than, now=now))
 
     def total_size(
-        self, url: URLPattern = None, *, expired: Optional[bool] = None, older_than: Optional[float] = None
+        self,
+        url: URLPattern = None,
+        *,
+        expired: Optional[bool] = None,
+        older_than: Optional[float] = None,
+        now: Optional[float] = None,
     ) -> int:
         """The bytes the store keeps for the matching responses (see ``responses``)."""
-        return sum(item.size for item in self.responses(url, expired=expired, older_than=older_than))
+        return sum(item.size for item in self.responses(url, expired=expired, older_than=older_than, now=now))
 
     def stats(self, now: Optional[float] = None) -> CacheStats:
         """Count, total size, fresh and stale, in one pass."""
@@ -292,9 +302,35 @@ class CacheInspector:
         variant and every credentials' copy: RFC 9111 §4.4's invalidation). Returns how
         many responses were stored for it."""
         normal = normalize_url(url)
-        found = sum(1 for item in self.responses() if item.url == normal)
+        found = sum(self._stored_at(key) for key in self._primaries(normal))
         self.controller.invalidate([normal])
         return found
+
+    @staticmethod
+    def _primaries(url: str) -> list[str]:
+        """The primary keys a URL's responses are kept under (as ``invalidate`` drops them)."""
+        return [cache_key("GET", url), cache_key("HEAD", url), cache_key("GET", url, partial=True)]
+
+    def _stored_at(self, primary: str) -> int:
+        """How many responses are kept under ``primary``: one, or its index's variants."""
+        value = self.controller.backend.open(primary)
+        try:
+            kind = serialize.kind_of(value)
+            if kind == "R":
+                return 1
+            if kind == "I":
+                refs = serialize.load_index(value)
+                found = 0
+                for ref in refs or ():
+                    variant = self.controller.backend.open(ref.key)
+                    found += variant is not None
+                    close(variant)
+                return found
+        except Exception:  # noqa: BLE001 - unreadable: none
+            pass
+        finally:
+            close(value)
+        return 0
 
     def delete(
         self,
