@@ -28,7 +28,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     # the shell around the store: key -> store -> format -> policy -> store
     frozenset(
         {"controller", "_store", "_spool", "_decoded", "_variants", "_coalesce", "_leases", "_refresh", "_tee"}
-        | {"_inspection"}
+        | {"_inspection", "_logtext"}
     ),
     # the flows, client-agnostic
     frozenset({"engine", "_transport"}),
