@@ -41,9 +41,7 @@ def _freshness(stored: StoredResponse, now: float, options: CacheOptions) -> str
     return f"age {seconds(age)}, {state}"
 
 
-def lookup_text(
-    decision: policy.Decision, stored: Optional[StoredResponse], now: float, options: CacheOptions
-) -> str:
+def lookup_text(decision: policy.Decision, stored: Optional[StoredResponse], now: float, options: CacheOptions) -> str:
     """What a lookup decided, in one line with its section."""
     facts = "" if stored is None else f" ({_freshness(stored, now, options)})"
     if isinstance(decision, policy.Fresh):
@@ -93,5 +91,3 @@ class Fallbacks:
             log.log(level, message + " (%d more like it in the last minute, not logged)", *args, suppressed)
         else:
             log.log(level, message, *args)
-
-
