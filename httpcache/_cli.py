@@ -223,8 +223,12 @@ def explain(url: str, headers: dict[str, str], out: TextIO) -> tuple[int, bool]:
     elif isinstance(decision, (policy.StaleAllowed, policy.StaleWhileRevalidate)):
         verdict = "served stale from the cache (RFC 9111 §4.2.4; RFC 5861)"
     elif isinstance(decision, policy.Validate) and decision.headers:
-        result = "304: the stored response was reused" if from_cache else f"{second.status_code}: replaced"
-        verdict = f"revalidated ({decision.reason}), sending {', '.join(n for n, _ in decision.headers)}: {result}"
+        if from_cache:
+            result = "the origin answered 304: the stored response was reused (RFC 9111 §4.3.4)"
+        else:
+            result = f"the origin answered {second.status_code}: a new response"
+        sent = ", ".join(n for n, _ in decision.headers)
+        verdict = f"not reused as it was: {decision.reason}; revalidated with {sent}: {result}"
     else:
         verdict = f"sent to the origin again: {getattr(decision, 'reason', 'nothing usable stored')}"
     out.write(f"second request: {verdict}\n")

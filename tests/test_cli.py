@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from _e2e_helpers import validating
 from origin import Origin, Reply
 from stores_contract import redis_url
 
@@ -73,6 +74,10 @@ def test_inspect_stats_and_purge_a_sqlite_store(origin: Origin, tmp_path: Path) 
     assert stats.returncode == 0
     assert json.loads(stats.stdout) == {"count": 4, "size": sum(i["size"] for i in items), "fresh": 3, "stale": 1}
 
+    matched = json.loads(run("inspect", spec, "--json", "--regex", "/(fresh|stale)$").stdout)
+    assert sorted(i["url"] for i in matched) == [origin.url("/fresh"), origin.url("/stale")]
+    assert len(json.loads(run("inspect", spec, "--json", "--expired").stdout)) == 1
+    assert run("inspect", spec, "--regex", "(").returncode == 2
     assert run("purge", spec).returncode == 2  # says what to delete
     purged = run("purge", spec, "--expired")
     assert purged.returncode == 0 and purged.stdout == "deleted 1 responses\n"
@@ -148,7 +153,7 @@ def test_a_redis_store_is_named_with_its_prefix(origin: Origin) -> None:
 def test_explain_says_whether_and_why_a_url_caches(origin: Origin) -> None:
     origin.route("/fresh", Reply(200, [("Cache-Control", "max-age=60")], b"x"))
     origin.route("/nostore", Reply(200, [("Cache-Control", "no-store")], b"x"))
-    origin.route("/etag", Reply(200, [("Cache-Control", "no-cache"), ("ETag", '"e"')], b"x"))
+    origin.route("/etag", validating(b"x", [("Cache-Control", "no-cache")], etag='"e"'))
     fresh = run("explain", origin.url("/fresh"))
     assert fresh.returncode == 0
     assert "stored: yes (freshness lifetime 60 s: Cache-Control max-age, RFC 9111 §4.2.1)" in fresh.stdout
@@ -157,7 +162,10 @@ def test_explain_says_whether_and_why_a_url_caches(origin: Origin) -> None:
     assert "stored: no: response no-store (RFC 9111 §5.2.2.5)" in nostore.stdout
     etag = run("explain", origin.url("/etag"), "--header", "Accept: text/plain")
     assert 'a revalidation would send: If-None-Match: "e"' in etag.stdout
-    assert "revalidated (response no-cache (RFC 9111 §5.2.2.4))" in etag.stdout
+    assert (
+        "second request: not reused as it was: response no-cache (RFC 9111 §5.2.2.4); revalidated with "
+        "If-None-Match: the origin answered 304: the stored response was reused (RFC 9111 §4.3.4)"
+    ) in etag.stdout
     assert origin.last("/etag").headers.get("accept") == "text/plain"
     assert run("explain", origin.url("/x"), "--header", "no colon").returncode == 2
     failed = run("explain", "http://127.0.0.1:1/")
