@@ -216,6 +216,8 @@ def explain(url: str, headers: dict[str, str], out: TextIO) -> tuple[int, bool]:
     except requests.RequestException as exc:
         out.write(f"the request failed: {type(exc).__name__}: {exc}\n")
         return REQUEST_FAILED, False
+    finally:
+        session.close()
     decision = lookup.decision
     from_cache = bool(getattr(second, "from_cache", False))
     if isinstance(decision, policy.Fresh):

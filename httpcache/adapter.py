@@ -238,5 +238,9 @@ def read_response(inspector: CacheInspector, item: CachedResponse, now: Optional
         request = requests.Request(stored.method, stored.url).prepare()
         lines = [(n, v) for n, v in stored.headers.items() if n.lower() != "age"]
         raw = _raw_response(request, stored.status, stored.reason, lines, policy.age_header(age), body, False)
-        resp = HTTPAdapter().build_response(request, raw)
+        builder = HTTPAdapter()
+        try:
+            resp = builder.build_response(request, raw)
+        finally:
+            builder.close()
         return _mark(_preloaded(resp, body), True)

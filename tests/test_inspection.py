@@ -227,11 +227,28 @@ class _Listing(_NoListing):
         return iter(list(self.data))
 
 
+class _Vanishing(_Listing):
+    """Lists keys that are gone by the time they are read, and one that fails to read."""
+
+    def keys(self) -> Iterator[str]:
+        yield "deleted meanwhile"
+        yield from super().keys()
+        yield "failing"
+
+    def get(self, key: str) -> Optional[bytes]:
+        if key == "failing":
+            raise OSError("read failed")
+        return super().get(key)
+
+
 def test_a_store_of_your_own_is_inspected_if_it_lists_its_keys(origin: Origin) -> None:
     origin.route("/fresh", reply)
     listing = session_on(_Listing())
     listing.get(origin.url("/fresh")).close()
     assert CacheInspector(listing).count() == 1
+    vanishing = session_on(_Vanishing())
+    vanishing.get(origin.url("/fresh")).close()
+    assert [i.url for i in CacheInspector(vanishing).responses()] == [origin.url("/fresh")]
     plain = session_on(_NoListing())
     plain.get(origin.url("/fresh")).close()
     with pytest.raises(UnsupportedStoreError, match=r"_NoListing cannot list its keys: implement keys\(\)"):
