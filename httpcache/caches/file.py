@@ -75,7 +75,7 @@ from ._file_format import (
     _unlink_quietly,
 )
 from ._file_format import _value_crc as _value_crc  # (looked up here at each check: a test counts the calls)
-from ._file_stream import _FileReader, _FileWriter
+from ._file_stream import _FileReader, _FileWriter, _peek
 
 log = logging.getLogger("httpcache")
 
@@ -298,32 +298,10 @@ class FileCache(StreamingCache):
         over 1 MiB is a ``ValueReader`` the caller closes."""
         now = time.time()
         for path, _ in self._walk():
-            if os.path.basename(path).startswith(_TMP_PREFIX):
-                continue
-            try:
-                fd = os.open(path, _O_READ)
-            except OSError:
-                continue
-            value: Union[bytes, ValueReader, None] = None
-            try:
-                st = os.fstat(fd)
-                head = os.read(fd, _HEADER.size)
-                parsed = _parse_header(head, st.st_size)
-                if parsed is not None and not (parsed[0] is not None and parsed[0] <= now):
-                    length = parsed[1]
-                    if length > _INLINE_MAX:
-                        value = _FileReader(fd, length)  # (the format's checksums check it as it is read)
-                    else:
-                        data = _read_at(fd, length, _HEADER.size)
-                        if len(data) == length and zlib.crc32(head[:_CRC_AT], zlib.crc32(data)) == parsed[2]:
-                            value = data
-            except OSError:
-                value = None
-            finally:
-                if not isinstance(value, _FileReader):
-                    os.close(fd)
-            if value is not None:
-                yield value
+            if not os.path.basename(path).startswith(_TMP_PREFIX):
+                value = _peek(path, now, _INLINE_MAX)
+                if value is not None:
+                    yield value
 
     def __len__(self) -> int:
         """The number of entries (a directory scan; expired entries not yet removed count)."""
