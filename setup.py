@@ -45,5 +45,6 @@ setup(
         "Programming Language :: Python :: 3.13",
         "Typing :: Typed",
     ],
+    entry_points={"console_scripts": ["httpcache = httpcache._cli:main", "doesitcache = httpcache._cli:doesitcache"]},
     zip_safe=False,
 )

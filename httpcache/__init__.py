@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 
 from ._info import OUTCOMES, CacheInfo
+from ._inspection import CachedResponse, CacheInspector, StoreStats
 from ._stats import CacheStats, CacheStatsSnapshot
-from .adapter import CacheControlAdapter
+from .adapter import CacheControlAdapter, read_response
 from .cache import BaseCache, DictCache
 from .caches import FileCache, RedisCache, SQLiteCache  # RedisCache imports redis only when built
 from .controller import CacheController
-from .exceptions import HTTPCacheError
+from .exceptions import HTTPCacheError, UnsupportedStoreError
 from .models import CacheOptions
 from .wrapper import CacheControl
 
@@ -28,16 +29,21 @@ __all__ = [
     "CacheControlAdapter",
     "CacheController",
     "CacheInfo",
+    "CacheInspector",
+    "CachedResponse",
     "CacheOptions",
     "CacheStats",
     "CacheStatsSnapshot",
     "DictCache",
     "FileCache",
     "HTTPCacheError",
+    "StoreStats",
     "OUTCOMES",
     "RedisCache",
     "SQLiteCache",
+    "UnsupportedStoreError",
     "__version__",
+    "read_response",
 ]
 
 logging.getLogger("httpcache").addHandler(logging.NullHandler())

@@ -1,20 +1,10 @@
-"""``python -m httpcache demo``: run the self-contained demo."""
+"""``python -m httpcache``: the command line (``httpcache._cli``): demo, explain, inspect, stats, purge."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from ._demo import run_demo
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m httpcache", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="start a local origin and show miss, hit, revalidation and invalidation")
-    parser.parse_args(argv)
-    return run_demo(sys.stdout)
-
+from ._cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

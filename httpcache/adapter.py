@@ -20,9 +20,10 @@ from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.models import PreparedRequest, Response
 from requests.structures import CaseInsensitiveDict
 
-from . import _messages, policy
+from . import _messages, _transport, policy
 from ._headers import Headers
 from ._info import CacheInfo
+from ._inspection import CachedResponse, CacheInspector
 from ._messages import (
     _build_hit,
     _discard,
@@ -42,7 +43,7 @@ from .exceptions import HTTPCacheError, UnknownOptionError
 from .models import CacheOptions, Heuristic, ResponseView, StoredResponse
 from .serialize import Serializer
 
-__all__ = ["CacheControlAdapter"]
+__all__ = ["CacheControlAdapter", "read_response"]
 
 
 def wait_bound(timeout: object) -> Optional[float]:
@@ -327,3 +328,28 @@ class CacheControlAdapter(HTTPAdapter):
         if self._inner is not None:
             self._inner.close()
         super().close()
+
+
+def read_response(inspector: CacheInspector, item: CachedResponse, now: Optional[float] = None) -> Optional[Response]:
+    """A stored response read back as a ``requests.Response`` (its body read whole and
+    checked, ``Age`` as of ``now``, RFC 9111 §5.1; ``from_cache`` True), or None if it is
+    no longer stored or its body turns out damaged. ``item`` comes from
+    ``inspector.responses()``; nothing is sent, and the session's hooks do not run."""
+    entry = inspector.open(item)
+    if entry is None:
+        return None
+    with entry:
+        body = _transport.whole_body(entry)
+        if body is None or _transport.damaged(entry):
+            return None
+        stored = entry.head
+        age = policy.current_age(stored, inspector.clock() if now is None else now)
+        request = requests.Request(stored.method, stored.url).prepare()
+        lines = [(n, v) for n, v in stored.headers.items() if n.lower() != "age"]
+        raw = _raw_response(request, stored.status, stored.reason, lines, policy.age_header(age), body, False)
+        builder = HTTPAdapter()
+        try:
+            resp = builder.build_response(request, raw)
+        finally:
+            builder.close()
+        return _mark(_preloaded(resp, body), True)

@@ -31,9 +31,9 @@ import inspect
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import IO, Any, Callable, Optional, Union
+from typing import IO, Any, Callable, Iterator, Optional, Union
 
-from .exceptions import HTTPCacheError
+from .exceptions import HTTPCacheError, UnsupportedStoreError
 
 __all__ = [
     "BaseCache",
@@ -149,6 +149,24 @@ class BaseCache:
         not implement it raise ``NotImplementedError``, as this default does."""
         raise NotImplementedError(f"{type(self).__name__} does not implement clear()")
 
+    def keys(self) -> Iterator[str]:
+        """Every key the store holds now (its own internal keys, such as leases, left out),
+        for inspecting it (``httpcache.CacheInspector``); keys written or deleted while it
+        runs may or may not be listed. Optional: this default raises ``UnsupportedStoreError``."""
+        raise UnsupportedStoreError(
+            f"{type(self).__name__} cannot list its keys: implement keys() (an iterator of every key) to inspect it"
+        )
+
+    def values(self) -> Iterator[Union[bytes, ValueReader]]:
+        """Every value the store holds now, for inspecting it: whole ``bytes``, or (a streaming
+        store's large value) a ``ValueReader`` the caller closes. A key deleted meanwhile is
+        skipped. This default reads each of ``keys()``; a store that can walk its values but
+        not name their keys (``FileCache`` keeps only a hash of each key) overrides it."""
+        for key in self.keys():
+            value = self.get(key)
+            if value is not None:
+                yield value
+
     def acquire_lease(self, key: str, seconds: float) -> Optional[str]:
         """Coalescing across processes: try to become, for ``seconds`` at most, the one
         holder of ``key``'s lease (the one process fetching it from the origin).
@@ -236,6 +254,13 @@ class StreamingCache(BaseCache):
     def open_write(self) -> ValueWriter:
         """A writer for a new value, published with ``commit(key, expires)``."""
         raise NotImplementedError
+
+    def values(self) -> Iterator[Union[bytes, ValueReader]]:
+        """``BaseCache.values``, each opened with ``open_read`` (a large value: a reader)."""
+        for key in self.keys():
+            value = self.open_read(key)
+            if value is not None:
+                yield value
 
 
 class DictCache(BaseCache):
@@ -346,6 +371,11 @@ class DictCache(BaseCache):
     def max_value_size(self) -> Optional[int]:
         """``max_bytes``: a larger value is not stored."""
         return self.max_bytes
+
+    def keys(self) -> Iterator[str]:
+        """The keys of ``data`` (a snapshot: safe while others write)."""
+        with self._lock:
+            return iter(list(self.data))
 
     def __len__(self) -> int:
         with self._lock:

@@ -17,6 +17,7 @@ from ._body import Entry, StoredBody
 from ._coalesce import _Coalescer
 from ._decoded import DecodedEntries
 from ._headers import Headers
+from ._logtext import Fallbacks, lookup_text, stored_text
 from ._refresh import _Refresher
 from ._spool import Spool
 from ._stats import CacheStats
@@ -96,6 +97,8 @@ class CacheController:
         self._locks = _variants.KeyLocks()  # per primary key: writers of other URLs never wait
         self.refresher = _Refresher()
         self.coalescer = _Coalescer()
+        #: Logs a fallback (a thrown-away 304, a damaged entry...) once a minute per kind.
+        self.fallback = Fallbacks()
 
     @classmethod
     def cache_url(cls, uri: str) -> str:
@@ -215,7 +218,7 @@ class CacheController:
         self.backend.delete(key)
 
     def _drop_corrupt(self, key: str, why: str) -> None:
-        log.debug("cache entry %r unusable (%s): deleted, treated as a miss", key, why)
+        self.fallback(logging.INFO, "a cache entry was unusable (%s): deleted, a miss (e.g. %r)", why, key)
         self._delete(key)
 
     # -- reading --------------------------------------------------------------------
@@ -336,7 +339,9 @@ class CacheController:
                 from_get.close()
         entry = self._most_recent(self.candidates(req, req.method))
         decision = policy.decide(req, None if entry is None else entry.head, now, self.options)
-        log.debug("%s %s: %s", req.method, req.url, decision)
+        if log.isEnabledFor(logging.DEBUG):
+            said = lookup_text(decision, None if entry is None else entry.head, now, self.options)
+            log.debug("%s %s: %s", req.method, req.url, said)
         return Lookup(entry, decision)
 
     @staticmethod
@@ -411,15 +416,16 @@ class CacheController:
                 return None
         return Spool(self, stored, head, bound)
 
-    def put(self, entry: Entry) -> bool:
+    def put(self, entry: Entry, updated: bool = False) -> bool:
         """Write ``entry`` (see ``write``)."""
-        return self.write(entry.head, self._publisher(entry))
+        return self.write(entry.head, self._publisher(entry), updated)
 
-    def write(self, stored: StoredResponse, publish: _Publish) -> bool:
+    def write(self, stored: StoredResponse, publish: _Publish, updated: bool = False) -> bool:
         """Write the value of ``stored`` (``publish`` writes it under a key; called once) under
         its key: at the primary key when it has no Vary and no credentials, else as a variant
         listed in the URL's index (RFC 9111 §4.1), which ``_variants`` changes by the store's
-        ``compare_and_set`` under this key's lock."""
+        ``compare_and_set`` under this key's lock. ``updated``: a stored response freshened
+        (RFC 9111 §4.3.4, §4.3.5), for the log."""
         primary = cache_key(stored.method, stored.url, partial=stored.status == 206)
         ttl = policy.ttl_hint(stored, self.clock(), self.options)
         with self._locks.held(primary):
@@ -435,7 +441,10 @@ class CacheController:
                 ok = publish(primary, ttl)
             else:
                 ok = plain is not None and _variants.add_variant(self, stored, primary, lambda key: publish(key, ttl))
-        log.debug("stored %s %s (%d bytes)%s", stored.method, stored.url, stored.body_length, "" if ok else ": failed")
+        if log.isEnabledFor(logging.DEBUG):
+            what = "updated from a 304 (RFC 9111 §4.3.4):" if updated else "stored"
+            said = stored_text(stored, self.clock(), self.options) if ok else "the store did not take it"
+            log.debug("%s %s %s: %s", what, stored.method, stored.url, said)
         return ok
 
     def remove(self, stored: StoredResponse) -> None:
@@ -474,7 +483,7 @@ class CacheController:
         if dict(fresh.vary) != dict(entry.head.vary):
             self.remove(entry.head)
         renewed = entry.with_head(fresh)
-        self.put(renewed)
+        self.put(renewed, updated=True)
         return renewed
 
     def head_response(self, req: RequestView, resp: ResponseView, request_time: float, response_time: float) -> None:

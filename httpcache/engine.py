@@ -273,9 +273,9 @@ class Engine(Generic[Req, Resp]):
         response_time = ctl.clock()
         return self._received(call, resp, request_time, response_time, entry, stale_if_error=decision.stale_if_error)
 
-    @staticmethod
-    def _warn_contradiction(url: str, stored: StoredResponse, rv: ResponseView) -> None:
-        log.warning(
+    def _warn_contradiction(self, url: str, stored: StoredResponse, rv: ResponseView) -> None:
+        self.controller.fallback(
+            logging.WARNING,
             "%s: the origin answered our conditional request (ETag %s, Last-Modified %s) with a 304 "
             "carrying ETag %s, Last-Modified %s; served the stored response once and dropped it (RFC 9111 §4.3.4)",
             url,
@@ -437,10 +437,17 @@ class Engine(Generic[Req, Resp]):
         expected = expected_length(view.method, rv)
         sink = self.controller.begin_store(view, rv, request_time, response_time, expected)
         if sink is None:
-            log.debug("not stored: %s %s: the store will not take it now", view.method, view.url)
+            self.controller.fallback(
+                logging.INFO,
+                "not stored: %s %s: the store takes no writes now, or none so large",
+                view.method,
+                view.url,
+            )
             return "the store will not take it now (too large, or down)"
         if not self.transport.tee(resp, expected, sink, on_finish):
-            log.debug("not stored: %s %s: body is not readable by the cache", view.method, view.url)
+            self.controller.fallback(
+                logging.INFO, "not stored: %s %s: its body is not readable by the cache", view.method, view.url
+            )
             sink.abort()
             return "its body is not readable by the cache"
         return sink.stored
@@ -470,7 +477,9 @@ class Engine(Generic[Req, Resp]):
         if body is None and not call.stream and damaged(entry):
             # damaged in the store (the entry is gone): a miss, for a caller who reads it whole;
             # one who streams it meets the damage as a broken transfer, before its last piece
-            log.debug("stored body of %s damaged: fetched from the origin instead", view.url)
+            self.controller.fallback(
+                logging.WARNING, "the stored body of %s was damaged: deleted, fetched from the origin", view.url
+            )
             return self._fetch(call)
         if body is None:
             body = body_of(entry)

@@ -4,7 +4,7 @@ own exceptions)."""
 
 from __future__ import annotations
 
-__all__ = ["HTTPCacheError", "UnknownOptionError"]
+__all__ = ["HTTPCacheError", "UnknownOptionError", "UnsupportedStoreError"]
 
 
 class HTTPCacheError(ValueError):
@@ -14,3 +14,8 @@ class HTTPCacheError(ValueError):
 class UnknownOptionError(HTTPCacheError, TypeError):
     """A keyword argument that is no option (a ``TypeError`` too, as Python raises for an
     unexpected keyword); the message names it."""
+
+
+class UnsupportedStoreError(HTTPCacheError, NotImplementedError):
+    """A store of your own lacks a method an operation needs (say ``keys()`` to inspect
+    it): the message names the store and the method to implement."""

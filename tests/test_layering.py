@@ -28,18 +28,18 @@ LAYERS: tuple[frozenset[str], ...] = (
     # the shell around the store: key -> store -> format -> policy -> store
     frozenset(
         {"controller", "_store", "_spool", "_decoded", "_variants", "_coalesce", "_leases", "_refresh", "_tee"}
-        | {"_stats"}
+        | {"_stats", "_inspection", "_logtext"}
     ),
     # the flows, client-agnostic (and cachecontrol's heuristics: they read the clock)
     frozenset({"engine", "_transport", "heuristics"}),
     # the transport for requests
     frozenset({"adapter", "_messages"}),
     # entry points
-    frozenset({"wrapper", "_demo", "__init__", "__main__"}),
+    frozenset({"wrapper", "_demo", "_cli", "__init__", "__main__"}),
 )
 POLICY = LAYERS[0] | LAYERS[1] | LAYERS[2]
 #: The only modules that may import a client library.
-TRANSPORT = frozenset({"adapter", "_messages", "wrapper", "_demo"})
+TRANSPORT = frozenset({"adapter", "_messages", "wrapper", "_demo", "_cli"})
 CLIENT_LIBRARIES = frozenset({"requests", "urllib3"})
 CLOCK_CALLS = frozenset({("time", "time"), ("time", "monotonic"), ("time", "perf_counter"), ("datetime", "now")})
 

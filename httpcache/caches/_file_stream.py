@@ -10,7 +10,7 @@ import os
 import threading
 import time
 import zlib
-from typing import Optional, Protocol
+from typing import Optional, Protocol, Union
 
 from ..cache import ValueReader, ValueWriter
 from ._file_format import (
@@ -20,6 +20,7 @@ from ._file_format import (
     _HEADER,
     _MAGIC,
     _VERSION,
+    _parse_header,
     _pwrite,
     _read_at,
     _unlink_quietly,
@@ -29,6 +30,37 @@ from ._file_format import (
 log = logging.getLogger("httpcache")
 
 _BUFFER = 1 << 16  # how much a writer gathers before it writes
+_O_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+
+
+def _peek(path: str, now: float, inline_max: int) -> Optional[Union[bytes, _FileReader]]:
+    """The value in the entry file at ``path``, read-only (``FileCache.values``): bytes when
+    it is at most ``inline_max`` long and checks out, else a reader (the storage format's
+    checksums check it as it is read); None if it is gone, expired, foreign or damaged.
+    Nothing is deleted and the file's last use is not touched."""
+    try:
+        fd = os.open(path, _O_READ)
+    except OSError:
+        return None
+    value: Optional[Union[bytes, _FileReader]] = None
+    try:
+        st = os.fstat(fd)
+        head = os.read(fd, _HEADER.size)
+        parsed = _parse_header(head, st.st_size)
+        if parsed is not None and not (parsed[0] is not None and parsed[0] <= now):
+            length = parsed[1]
+            if length > inline_max:
+                value = _FileReader(fd, length)
+            else:
+                data = _read_at(fd, length, _HEADER.size)
+                if len(data) == length and zlib.crc32(head[:_CRC_AT], zlib.crc32(data)) == parsed[2]:
+                    value = data
+    except OSError:
+        value = None
+    finally:
+        if not isinstance(value, _FileReader):
+            os.close(fd)
+    return value
 
 
 class _Store(Protocol):

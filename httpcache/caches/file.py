@@ -56,7 +56,7 @@ import zlib
 from typing import Iterator, Optional, Union
 
 from ..cache import Expiry, StreamingCache, ValueReader, ValueWriter, _check_bounds, expiry_seconds
-from ..exceptions import HTTPCacheError
+from ..exceptions import HTTPCacheError, UnsupportedStoreError
 from ._file_format import (
     _CAS_LOCKS,
     _CRC_AT,
@@ -75,7 +75,7 @@ from ._file_format import (
     _unlink_quietly,
 )
 from ._file_format import _value_crc as _value_crc  # (looked up here at each check: a test counts the calls)
-from ._file_stream import _FileReader, _FileWriter
+from ._file_stream import _FileReader, _FileWriter, _peek
 
 log = logging.getLogger("httpcache")
 
@@ -309,6 +309,22 @@ class FileCache(StreamingCache):
                 _unlink_quietly(path)
                 swept += 1
         return swept
+
+    def keys(self) -> Iterator[str]:
+        """Not available: an entry's file is named by a hash of its key, which it does not
+        keep. Walk the values instead (``values()``); ``CacheInspector`` does."""
+        raise UnsupportedStoreError("FileCache keeps a hash of each key, not the key: walk values() instead")
+
+    def values(self) -> Iterator[Union[bytes, ValueReader]]:
+        """Every entry's value (a directory walk), read-only: an entry expired, damaged or
+        gone meanwhile is skipped, not deleted, and no entry's last use is touched. A value
+        over 1 MiB is a ``ValueReader`` the caller closes."""
+        now = time.time()
+        for path, _ in self._walk():
+            if not os.path.basename(path).startswith(_TMP_PREFIX):
+                value = _peek(path, now, _INLINE_MAX)
+                if value is not None:
+                    yield value
 
     def __len__(self) -> int:
         """The number of entries (a directory scan; expired entries not yet removed count)."""

@@ -20,7 +20,7 @@ import math
 import secrets
 import threading
 import time
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 from ..cache import BaseCache, Expiry, expiry_seconds
 from ..exceptions import HTTPCacheError
@@ -250,6 +250,14 @@ class RedisCache(BaseCache):
             self._failure(exc, ticket)
             return
         self._success(ticket)
+
+    def keys(self) -> Iterator[str]:
+        """Every key under this store's prefix (``SCAN``), its leases left out; errors are raised."""
+        skip = self.prefix + _LEASE
+        for name in self.client.scan_iter(match=_glob_escape(self.prefix) + "*", count=_CLEAR_BATCH):
+            text = name.decode("utf-8", "surrogateescape") if isinstance(name, bytes) else str(name)
+            if not text.startswith(skip):
+                yield text[len(self.prefix) :]
 
     def clear(self) -> None:
         """Delete every key under this store's prefix (``SCAN`` and ``DEL`` in batches; errors are raised)."""

@@ -57,7 +57,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from typing import Optional, Union
+from typing import Iterator, Optional, Union
 
 from ..cache import StreamingCache, ValueReader, ValueWriter, _check_bounds
 from ..exceptions import HTTPCacheError
@@ -294,6 +294,11 @@ class SQLiteCache(StreamingCache):
             self._generation += 1
         for conn in [c for _, c in conns] + idle:
             conn.close()
+
+    def keys(self) -> Iterator[str]:
+        """Every key not expired (one ``SELECT``, a snapshot; errors are raised)."""
+        rows = self._conn().execute("SELECT key FROM httpcache WHERE expires IS NULL OR expires > ?", (time.time(),))
+        return iter([str(row[0]) for row in rows.fetchall()])
 
     def __len__(self) -> int:
         """The number of entries (expired entries not yet removed count); 0 if the database is unusable."""
