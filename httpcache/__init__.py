@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 
+from ._rules import DO_NOT_CACHE, Force
+from ._settings import settings
 from .adapter import CacheControlAdapter
 from .cache import BaseCache, DictCache
 from .caches import FileCache, RedisCache, SQLiteCache  # RedisCache imports redis only when built
 from .controller import CacheController
-from .exceptions import HTTPCacheError
+from .exceptions import CacheMissError, HTTPCacheError
 from .models import CacheOptions
 from .wrapper import CacheControl
 
@@ -25,13 +27,17 @@ __all__ = [
     "CacheControl",
     "CacheControlAdapter",
     "CacheController",
+    "CacheMissError",
     "CacheOptions",
+    "DO_NOT_CACHE",
     "DictCache",
     "FileCache",
+    "Force",
     "HTTPCacheError",
     "RedisCache",
     "SQLiteCache",
     "__version__",
+    "settings",
 ]
 
 logging.getLogger("httpcache").addHandler(logging.NullHandler())

@@ -12,6 +12,7 @@ objects from stored responses (``_messages`` has the views and the building).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Callable, Mapping, Optional, Union
 
 import requests
@@ -31,6 +32,7 @@ from ._messages import (
     _with_fields,
     install_tee,
 )
+from ._rules import UrlRulesArg
 from ._tee import Sink
 from .cache import BaseCache
 from .controller import CacheController
@@ -149,9 +151,9 @@ class CacheControlAdapter(HTTPAdapter):
     """A transport adapter that answers from the cache where RFC 9111 allows.
 
     ``CacheControlAdapter(cache=None, *, shared=False, heuristic_fraction=0.1,
-    heuristic_max=86400, max_variants=16, surrogate=None, adapter=None, controller=None,
-    **HTTPAdapter kwargs)``. Mount it with ``session.mount(prefix, adapter)``,
-    or let ``CacheControl`` do it.
+    heuristic_max=86400, max_variants=16, surrogate=None, ..., options=None, adapter=None,
+    controller=None, **HTTPAdapter kwargs)``: every field of ``CacheOptions`` is a keyword.
+    Mount it with ``session.mount(prefix, adapter)``, or let ``CacheControl`` do it.
     """
 
     def __init__(
@@ -166,6 +168,14 @@ class CacheControlAdapter(HTTPAdapter):
         surrogate: Optional[str] = None,
         targeted_fields: Optional[tuple[str, ...]] = None,
         coalesce_timeout: Optional[float] = None,
+        expire_after: Union[float, timedelta, None] = None,
+        urls_expire_after: Optional[UrlRulesArg] = None,
+        max_ttl: Union[float, timedelta, None] = None,
+        filter_fn: Optional[Callable[[Response], bool]] = None,
+        ignored_parameters: Optional[tuple[str, ...]] = None,
+        match_headers: Optional[tuple[str, ...]] = None,
+        mode: Optional[str] = None,
+        raise_on_miss: Optional[bool] = None,
         options: Optional[CacheOptions] = None,
         controller: Optional[CacheController] = None,
         adapter: Optional[BaseAdapter] = None,
@@ -180,6 +190,14 @@ class CacheControlAdapter(HTTPAdapter):
             "surrogate": surrogate,
             "targeted_fields": targeted_fields,
             "coalesce_timeout": coalesce_timeout,
+            "expire_after": expire_after,
+            "urls_expire_after": urls_expire_after,
+            "max_ttl": max_ttl,
+            "filter_fn": filter_fn,
+            "ignored_parameters": ignored_parameters,
+            "match_headers": match_headers,
+            "mode": mode,
+            "raise_on_miss": raise_on_miss,
         }
         if controller is None:
             controller = CacheController(cache, (options or CacheOptions()).given(**changes))

@@ -17,6 +17,7 @@ from ._body import Entry, StoredBody
 from ._coalesce import _Coalescer
 from ._decoded import DecodedEntries
 from ._refresh import _Refresher
+from ._settings import current_mode
 from ._spool import Spool
 from ._store import StoreAccess, Value, close
 from .cache import BaseCache, DictCache, ValueReader, ValueWriter
@@ -231,23 +232,33 @@ class CacheController:
         finally:
             close(data)
 
-    def lookup(self, req: RequestView, partial: bool = False) -> Lookup:
+    def lookup(self, req: RequestView, partial: bool = False, mode: str = "default") -> Lookup:
         """Select the stored entry for ``req`` and let the policy decide (RFC 9111 §4);
-        ``partial``: among the stored 206 responses (§3.4)."""
+        ``partial``: among the stored 206 responses (§3.4); ``mode``: the request's mode
+        (``policy.decide_in_mode``)."""
         now = self.clock()
+        if mode == "default":
+            decide = policy.decide
+        else:
+
+            def decide(
+                req: RequestView, stored: Optional[StoredResponse], now: float, options: CacheOptions
+            ) -> policy.Decision:
+                return policy.decide_in_mode(mode, req, stored, now, options)
+
         if partial:
             entry = self._most_recent(self.candidates(req, req.method, partial=True))
-            return Lookup(entry, policy.decide(req, None if entry is None else entry.head, now, self.options))
+            return Lookup(entry, decide(req, None if entry is None else entry.head, now, self.options))
         if req.method == "HEAD":
             # RFC 9111 §4.3.5 / §4: a fresh stored GET response can answer a HEAD request
             from_get = self._most_recent(self.candidates(req, "GET"))
             if from_get is not None:
-                decision = policy.decide(req, from_get.head, now, self.options)
+                decision = decide(req, from_get.head, now, self.options)
                 if isinstance(decision, (policy.Fresh, policy.StaleAllowed)):
                     return Lookup(from_get, decision)
                 from_get.close()
         entry = self._most_recent(self.candidates(req, req.method))
-        decision = policy.decide(req, None if entry is None else entry.head, now, self.options)
+        decision = decide(req, None if entry is None else entry.head, now, self.options)
         log.debug("%s %s: %s", req.method, req.url, decision)
         return Lookup(entry, decision)
 
@@ -267,6 +278,11 @@ class CacheController:
 
     # -- writing --------------------------------------------------------------------
 
+    def read_only(self) -> bool:
+        """Is the request being made in mode read-only (``httpcache.settings``, or the
+        session's ``CacheOptions.mode``): the cache is used but never changed."""
+        return current_mode(self.options) == "read-only"
+
     def _new_stored(
         self, req: RequestView, resp: ResponseView, body_length: int, request_time: float, response_time: float
     ) -> StoredResponse:
@@ -280,7 +296,7 @@ class CacheController:
             body_length=body_length,
             request_time=request_time,
             response_time=response_time,
-            vary=policy.vary_values(req.headers, policy.vary_names(headers)),
+            vary=policy.vary_values(req.headers, policy.vary_names(headers) + self.options._match_headers),
             auth=policy.request_auth_digest(req, self.options),
         )
 
@@ -303,6 +319,9 @@ class CacheController:
         (the caller checked ``policy.not_storable_reason``); None when the store will
         not take it (``expected_length``, the announced body length, is over its
         ``max_value_size()``, or that is 0: it is down): nothing is then collected."""
+        if self.read_only():
+            log.debug("not stored: %s %s: mode read-only", req.method, req.url)
+            return None
         stored = self._new_stored(req, resp, 0, request_time, response_time)
         head = serialize.dump_head(stored)
         bound = self.backend.value_bound()
@@ -329,7 +348,9 @@ class CacheController:
         """Write the value of ``stored`` (``publish`` writes it under a key; called once) under
         its key: at the primary key when it has no Vary and no credentials, else as a variant
         listed in the URL's index (RFC 9111 §4.1), which ``_variants`` changes by the store's
-        ``compare_and_set`` under this key's lock."""
+        ``compare_and_set`` under this key's lock. Nothing is written in mode read-only."""
+        if self.read_only():
+            return False
         primary = cache_key(stored.method, stored.url, partial=stored.status == 206)
         ttl = policy.ttl_hint(stored, self.clock(), self.options)
         with self._locks.held(primary):
@@ -349,13 +370,18 @@ class CacheController:
         return ok
 
     def remove(self, stored: StoredResponse) -> None:
-        """Delete one stored response (a newer response replaced it)."""
+        """Delete one stored response (a newer response replaced it); not in mode read-only."""
+        if self.read_only():
+            return
         primary = cache_key(stored.method, stored.url, partial=stored.status == 206)
         with self._locks.held(primary):
             _variants.remove_variant(self, stored, primary)
 
     def invalidate(self, urls: Iterable[str]) -> None:
-        """RFC 9111 §4.4: forget every stored response (all variants) for these URLs."""
+        """RFC 9111 §4.4: forget every stored response (all variants) for these URLs (not in
+        mode read-only: the cache is left as it is)."""
+        if self.read_only():
+            return
         for url in urls:
             for method, partial in (("GET", False), ("HEAD", False), ("GET", True)):
                 key = cache_key(method, url, partial)

@@ -16,12 +16,15 @@ response, drain or throw away one), which ``adapter.CacheControlAdapter`` implem
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Callable, Generic, Optional, Union
 
 from . import _coalesce, _leases, policy
 from ._body import PIECE, Entry
 from ._headers import Headers
+from ._rules import redact_query
+from ._settings import current_mode, raise_on_miss
 from ._transport import (
     BACKGROUND_TIMEOUT,
     Body,
@@ -36,6 +39,7 @@ from ._transport import (
     whole_body,
 )
 from .controller import CacheController, Lookup
+from .exceptions import CacheMissError
 from .keys import cache_key
 from .models import RequestView, ResponseView, StoredResponse
 
@@ -54,19 +58,55 @@ class Engine(Generic[Req, Resp]):
     # -- the driver -----------------------------------------------------------------
 
     def handle(self, call: Call[Req]) -> Resp:
-        """One request, start to end (RFC 9111 §4)."""
+        """One request, start to end (RFC 9111 §4), in its mode (``httpcache.settings``)."""
+        options = self.controller.options
+        if options._ignored_query or options._ignored_headers:
+            call = self._redacted(call)
+        mode = current_mode(options)
+        if mode != "default":
+            call = dataclasses.replace(call, mode=mode)
+            if mode in ("disabled", "force-refresh"):
+                return self._bypass(call)
         view = call.view
         if view.method not in policy.CACHEABLE_METHODS:
             return self._unsafe(call)
         if policy.has_preconditions(view):
-            if policy.only_if_cached(view):
+            if self._cache_only(call):
                 return self._gateway_timeout(call)
             log.debug("%s %s passes through: precondition fields (RFC 9110 §13.1)", view.method, view.url)
             return self.transport.forwarded(self._send(call))
         if "range" in view.headers:
             return self._range(call)
-        with self.controller.lookup(view) as lookup:
+        with self.controller.lookup(view, mode=call.mode) as lookup:
             return self._dispatch(call, lookup)
+
+    def _redacted(self, call: Call[Req]) -> Call[Req]:
+        """``ignored_parameters``: the request as the cache sees it (its key, what is stored
+        of it) leaves them out; the request sent keeps them (``call.request``)."""
+        options, view = self.controller.options, call.view
+        url = redact_query(view.url, options._ignored_query) if options._ignored_query else view.url
+        ignored = options._ignored_headers
+        headers = view.headers.without(ignored) if ignored and view.headers.has_any(ignored) else view.headers
+        if url == view.url and headers is view.headers:
+            return call
+        return dataclasses.replace(call, view=RequestView(view.method, url, headers))
+
+    def _bypass(self, call: Call[Req]) -> Resp:
+        """Modes that do not look the cache up: ``disabled`` (the origin's response, not
+        stored; an unsafe method still invalidates, RFC 9111 §4.4) and ``force-refresh``
+        (the origin's response, stored as a miss's would be)."""
+        view = call.view
+        if call.mode == "force-refresh" and view.method in policy.CACHEABLE_METHODS:
+            if policy.has_preconditions(view) or "range" in view.headers:
+                return self.transport.forwarded(self._send(call))
+            return self._fetch(call)
+        if view.method in policy.CACHEABLE_METHODS:
+            return self.transport.forwarded(self._send(call))
+        return self._unsafe(call)
+
+    def _cache_only(self, call: Call[Req]) -> bool:
+        """May the request be answered only from the cache (RFC 9111 §5.2.1.7, or its mode)?"""
+        return policy.only_if_cached(call.view) or call.mode in ("only-if-cached", "offline")
 
     def _dispatch(self, call: Call[Req], lookup: Lookup) -> Resp:
         decision, entry = lookup.decision, lookup.entry
@@ -79,7 +119,8 @@ class Engine(Generic[Req, Resp]):
         if isinstance(decision, (policy.Fresh, policy.StaleAllowed)):
             return self._serve(call, entry, decision.age)
         if isinstance(decision, policy.StaleWhileRevalidate):
-            self._refresh_later(call, entry, decision)
+            if call.mode != "read-only":  # read-only: the cache is left as it is
+                self._refresh_later(call, entry, decision)
             return self._serve(call, entry, decision.age)
         if isinstance(decision, policy.Validate):
             return self._validate(call, entry, decision)
@@ -106,8 +147,8 @@ class Engine(Generic[Req, Resp]):
         urls = policy.invalidation_urls(view, rv)
         if urls:
             ctl.invalidate(urls)
-        as_get = policy.post_response_as_get(view, rv, ctl.options)
-        if as_get is not None:
+        as_get = policy.post_response_as_get(view, rv, ctl.options) if call.mode != "disabled" else None
+        if as_get is not None and self._accepted(resp):
             self._tee_into_store(resp, as_get, rv, request_time, ctl.clock())
         return self.transport.forwarded(resp)
 
@@ -182,7 +223,7 @@ class Engine(Generic[Req, Resp]):
 
     def _served_from_cache(self, call: Call[Req]) -> Optional[Resp]:
         """A response from the cache if it now holds one that may be used as is."""
-        with self.controller.lookup(call.view) as lookup:
+        with self.controller.lookup(call.view, mode=call.mode) as lookup:
             if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and lookup.entry is not None:
                 return self._serve(call, lookup.entry, lookup.decision.age)
             return None
@@ -196,13 +237,13 @@ class Engine(Generic[Req, Resp]):
         spec = policy.requested_range(call.view)
         if spec is not None:
             for partial in (False, True):
-                with self.controller.lookup(call.view, partial=partial) as lookup:
+                with self.controller.lookup(call.view, partial=partial, mode=call.mode) as lookup:
                     entry = lookup.entry
                     if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and entry is not None:
                         served = policy.range_from_stored(spec, entry.head)
                         if served is not None and not damaged(entry):  # damaged: fetched instead
                             return self._partial(call, entry, served, lookup.decision.age)
-        if policy.only_if_cached(call.view):
+        if self._cache_only(call):
             return self._gateway_timeout(call)
         return self._fetch(call)
 
@@ -278,8 +319,10 @@ class Engine(Generic[Req, Resp]):
                 if isinstance(outcome, policy.Freshen) and target is not None:
                     self.transport.discard(resp)
                     ctl.replace(target, outcome.fresh)
-                elif isinstance(outcome, policy.Store) and self._tee_into_store(
-                    resp, refresh_view, rv, request_time, response_time
+                elif (
+                    isinstance(outcome, policy.Store)
+                    and self._accepted(resp)
+                    and self._tee_into_store(resp, refresh_view, rv, request_time, response_time)
                 ):
                     self.transport.drain(resp)  # reading it through the tee stores it
                 else:
@@ -325,6 +368,8 @@ class Engine(Generic[Req, Resp]):
             ctl.options,
             stale_if_error=stale_if_error,
         )
+        if isinstance(outcome, policy.Store) and not self._accepted(resp):
+            outcome = policy.PassThrough("refused by the option filter_fn")
         if isinstance(outcome, policy.Store):
             if self._tee_into_store(resp, view, rv, request_time, response_time, on_finish):
                 if coalesce_key is not None:
@@ -370,6 +415,18 @@ class Engine(Generic[Req, Resp]):
         else:
             log.debug("%s: serving it stale: %s", view.url, outcome.reason)
         return self._serve(call, entry, outcome.age)
+
+    def _accepted(self, resp: Resp) -> bool:
+        """``filter_fn``: may the cache keep this response (the transport's own response,
+        its body not read yet)? A filter that fails says no (and is logged)."""
+        keep = self.controller.options.filter_fn
+        if keep is None:
+            return True
+        try:
+            return bool(keep(resp))
+        except Exception:
+            log.warning("filter_fn raised: the response is not stored", exc_info=True)
+            return False
 
     def _head_response(self, view: RequestView, rv: ResponseView, request_time: float, response_time: float) -> None:
         """RFC 9111 §4.3.5: a HEAD response updates or invalidates the stored GET responses."""
@@ -424,7 +481,10 @@ class Engine(Generic[Req, Resp]):
         return self.transport.hit(call, stored, body, age, preload and isinstance(body, bytes))
 
     def _gateway_timeout(self, call: Call[Req]) -> Resp:
-        """RFC 9111 §5.2.1.7: only-if-cached with nothing usable stored: a 504."""
+        """RFC 9111 §5.2.1.7: only-if-cached with nothing usable stored: a 504 (or, with
+        ``raise_on_miss``, ``CacheMissError``)."""
+        if raise_on_miss(self.controller.options):
+            raise CacheMissError(call.view.url, f"nothing usable stored (mode {call.mode})")
         return self.transport.build(call, 504, "Gateway Timeout", Headers([("Content-Length", "0")]), b"", None)
 
     def close(self) -> None:

@@ -4,8 +4,19 @@ own exceptions)."""
 
 from __future__ import annotations
 
-__all__ = ["HTTPCacheError"]
+__all__ = ["CacheMissError", "HTTPCacheError"]
 
 
 class HTTPCacheError(ValueError):
     """A caller mistake, e.g. an invalid option or conflicting arguments."""
+
+
+class CacheMissError(HTTPCacheError):
+    """Raised, instead of answering 504, when a request that may only be served from the
+    cache (mode ``only-if-cached`` or ``offline``, or the request's own ``only-if-cached``
+    directive) finds nothing usable, and ``raise_on_miss`` is set. ``url``: the request's."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"not in the cache: {url}: {reason}")
+        self.url = url
+        self.reason = reason

@@ -11,11 +11,13 @@ from __future__ import annotations
 import functools
 import hashlib
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from types import MappingProxyType
-from typing import Mapping, NamedTuple, Optional
+from typing import Any, Callable, ClassVar, Mapping, NamedTuple, Optional, Union
 
 from ._directives import RequestDirectives, ResponseDirectives, parse_request_directives, parse_response_directives
 from ._headers import Headers, parse_age, parse_field_names, parse_http_date
+from ._rules import MODES, UrlRule, UrlRulesArg, compile_rules, lifetime_seconds, url_rules
 from .exceptions import HTTPCacheError
 
 __all__ = ["CacheOptions", "RequestFacts", "RequestView", "ResponseView", "StoredFacts", "StoredResponse"]
@@ -50,6 +52,26 @@ class CacheOptions:
     - ``coalesce_timeout``: concurrent misses for one URL in one process make one
       origin request; the others wait up to this many seconds for it to be stored
       (then send their own). ``0`` turns coalescing off.
+
+    Opt-in departures from RFC 9111 (README.rst "Expiry you choose", "What is stored and
+    how it is found", "Modes"); their defaults leave the cache RFC 9111 exactly:
+
+    - ``expire_after``: seconds (or a ``timedelta``) of freshness for a response with no
+      explicit freshness (no max-age, s-maxage, Expires), in place of heuristic
+      freshness (§4.2.2); statuses as for heuristics.
+    - ``urls_expire_after``: rules by URL pattern (a glob string, or ``re.compile(...)``),
+      the first match wins: a lifetime (as ``expire_after``, for its URLs),
+      ``Force(lifetime)`` (cached whatever the headers say) or ``DO_NOT_CACHE``.
+    - ``max_ttl``: at most this many seconds of freshness, whatever the origin asks.
+    - ``filter_fn``: called with the origin's response (its body not read yet) when the
+      rules would store it; False keeps it out of the cache.
+    - ``ignored_parameters``: query parameters and request header fields left out of the
+      key and of what is stored (the request sent keeps them).
+    - ``match_headers``: request header fields that select a stored response, as if every
+      response named them in Vary (§4.1).
+    - ``mode``: the session's default mode (``httpcache.settings`` for a block of code);
+      ``raise_on_miss``: ``only-if-cached`` / ``offline`` raise ``CacheMissError`` rather than
+      answer 504.
     """
 
     shared: bool = False
@@ -60,8 +82,54 @@ class CacheOptions:
     surrogate: Optional[str] = None
     targeted_fields: tuple[str, ...] = ("CDN-Cache-Control",)
     coalesce_timeout: float = 10.0
+    expire_after: Union[float, timedelta, None] = None
+    urls_expire_after: UrlRulesArg = ()
+    max_ttl: Union[float, timedelta, None] = None
+    filter_fn: Optional[Callable[[Any], bool]] = None
+    ignored_parameters: tuple[str, ...] = ()
+    match_headers: tuple[str, ...] = ()
+    mode: str = "default"
+    raise_on_miss: bool = False
+    # Derived once, when the options are built (compiled patterns, normalised names): set on
+    # the instance by __post_init__, not fields (the options are the fields above).
+    _expire_after: ClassVar[Optional[float]] = None
+    _max_ttl: ClassVar[Optional[float]] = None
+    _url_rules: ClassVar[tuple[UrlRule, ...]] = ()
+    _ignored_query: ClassVar[frozenset[str]] = frozenset()
+    _ignored_headers: ClassVar[frozenset[str]] = frozenset()
+    _match_headers: ClassVar[tuple[str, ...]] = ()
+    #: any expiry override (expire_after, urls_expire_after, max_ttl): the policy's one check
+    _overrides: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
+        self._check_rfc_options()
+        derive = functools.partial(object.__setattr__, self)  # derived fields, at construction only
+        if self.expire_after is not None:
+            derive("_expire_after", lifetime_seconds(self.expire_after, "expire_after"))
+        if self.max_ttl is not None:
+            derive("_max_ttl", lifetime_seconds(self.max_ttl, "max_ttl"))
+        pairs = compile_rules(self.urls_expire_after)
+        derive("urls_expire_after", pairs)
+        derive("_url_rules", url_rules(pairs))
+        derive("_overrides", bool(pairs) or self.expire_after is not None or self.max_ttl is not None)
+        if self.filter_fn is not None and not callable(self.filter_fn):
+            raise HTTPCacheError("filter_fn must be callable (response -> bool)")
+        for option in ("ignored_parameters", "match_headers"):
+            names = getattr(self, option)
+            if isinstance(names, str) or not isinstance(names, (tuple, list, frozenset, set)):
+                raise HTTPCacheError(f"{option} must be a tuple of names")
+            if not all(isinstance(name, str) and name for name in names):
+                raise HTTPCacheError(f"{option} must be a tuple of non-empty names")
+            derive(option, tuple(names))
+        derive("_ignored_query", frozenset(self.ignored_parameters))
+        derive("_ignored_headers", frozenset(n.lower() for n in self.ignored_parameters if _is_token(n)))
+        if not all(_is_token(name) for name in self.match_headers):
+            raise HTTPCacheError("match_headers must be header field names")
+        derive("_match_headers", tuple(dict.fromkeys(name.lower() for name in self.match_headers)))
+        if self.mode not in MODES:
+            raise HTTPCacheError(f"mode must be one of {', '.join(sorted(MODES))}, not {self.mode!r}")
+
+    def _check_rfc_options(self) -> None:
         if self.coalesce_timeout < 0:
             raise HTTPCacheError("coalesce_timeout must be >= 0 (0 turns coalescing off)")
         if self.surrogate is not None:

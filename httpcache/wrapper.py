@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from datetime import timedelta
+from typing import Any, Callable, Optional, Union
 
 import requests
 
+from ._rules import UrlRulesArg
 from .adapter import CacheControlAdapter
 from .cache import BaseCache
 from .controller import CacheController
@@ -26,6 +28,14 @@ def CacheControl(  # noqa: N802 - the name users know
     surrogate: Optional[str] = None,
     targeted_fields: Optional[tuple[str, ...]] = None,
     coalesce_timeout: Optional[float] = None,
+    expire_after: Union[float, timedelta, None] = None,
+    urls_expire_after: Optional[UrlRulesArg] = None,
+    max_ttl: Union[float, timedelta, None] = None,
+    filter_fn: Optional[Callable[[requests.Response], bool]] = None,
+    ignored_parameters: Optional[tuple[str, ...]] = None,
+    match_headers: Optional[tuple[str, ...]] = None,
+    mode: Optional[str] = None,
+    raise_on_miss: Optional[bool] = None,
     options: Optional[CacheOptions] = None,
     adapter_class: type[CacheControlAdapter] = CacheControlAdapter,
     **adapter_kwargs: Any,
@@ -46,6 +56,14 @@ def CacheControl(  # noqa: N802 - the name users know
         surrogate=surrogate,
         targeted_fields=targeted_fields,
         coalesce_timeout=coalesce_timeout,
+        expire_after=expire_after,
+        urls_expire_after=urls_expire_after,
+        max_ttl=max_ttl,
+        filter_fn=filter_fn,
+        ignored_parameters=ignored_parameters,
+        match_headers=match_headers,
+        mode=mode,
+        raise_on_miss=raise_on_miss,
     )
     controller = CacheController(cache, options)
     prefixes = [p for p in sess.adapters if p.lower().startswith(("http://", "https://"))]

@@ -62,6 +62,14 @@ NON_DEFAULT_OPTIONS: dict[str, object] = {
     "surrogate": "edge",
     "targeted_fields": ("Edge-Cache-Control", "CDN-Cache-Control"),
     "coalesce_timeout": 0.0,
+    "expire_after": 60.0,
+    "urls_expire_after": (("*/api/*", 30.0),),
+    "max_ttl": 3600.0,
+    "filter_fn": bool,
+    "ignored_parameters": ("api_key",),
+    "match_headers": ("accept-language",),
+    "mode": "offline",
+    "raise_on_miss": True,
 }
 
 
