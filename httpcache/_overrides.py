@@ -6,13 +6,50 @@ Pure: no I/O, no clock; re-exported by ``policy``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Optional
 
-from ._rules import UrlRule, match_rule
+from ._rules import UrlRule, match_rule, redact_query
 from .keys import normalize_url
-from .models import CacheOptions
+from .models import CacheOptions, RequestView
 
-__all__ = ["capped", "default_lifetime", "url_rule"]
+__all__ = ["body_key", "cache_view", "capped", "default_lifetime", "url_rule"]
+
+
+def cache_view(view: RequestView, options: CacheOptions) -> RequestView:
+    """``ignored_parameters``: the request as the cache sees it, without those query
+    parameters and header fields: its key and what is stored of it (the URL, the values
+    kept for Vary, §4.1) leave them out; the request sent keeps them. ``view`` itself when
+    it has none of them. Listing ``Authorization`` opts out of its implicit Vary (§4.1)."""
+    url = redact_query(view.url, options._ignored_query) if options._ignored_query else view.url
+    ignored = options._ignored_headers
+    headers = view.headers.without(ignored) if ignored and view.headers.has_any(ignored) else view.headers
+    if url == view.url and headers is view.headers:
+        return view
+    return RequestView(view.method, url, headers, view.body_key)
+
+
+def body_key(body: bytes, content_type: Optional[str], options: CacheOptions) -> str:
+    """The digest of a POST's body that keys it when POST responses are cached
+    (``cacheable_methods``; RFC 9111 §2 lets the key include the request content): a
+    SHA-256 of its Content-Type and body, the fields of ``ignored_parameters`` left out of a
+    JSON object (top level) or a form; a JSON body is compared as data (key order and
+    spacing do not matter). Only the digest is kept, never the body."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if options._ignored_query and media == "application/x-www-form-urlencoded":
+        body = redact_query("?" + body.decode("latin-1"), options._ignored_query)[1:].encode("latin-1")
+    elif media == "application/json" or media.endswith("+json"):
+        try:
+            data = json.loads(body)
+        except ValueError:
+            pass
+        else:
+            if isinstance(data, dict) and options._ignored_query:
+                data = {k: v for k, v in data.items() if k not in options._ignored_query}
+            body = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    digest = hashlib.sha256(media.encode("latin-1", "replace") + b"\n" + body)
+    return digest.hexdigest()[:40]
 
 
 def url_rule(url: str, options: CacheOptions) -> Optional[UrlRule]:

@@ -38,7 +38,7 @@ from .cache import BaseCache
 from .controller import CacheController
 from .engine import BACKGROUND_TIMEOUT, PIECE, Body, Call, Engine, Fields
 from .exceptions import HTTPCacheError
-from .models import CacheOptions, ResponseView, StoredResponse
+from .models import CacheOptions, RequestView, ResponseView, StoredResponse
 
 __all__ = ["CacheControlAdapter"]
 
@@ -176,6 +176,7 @@ class CacheControlAdapter(HTTPAdapter):
         match_headers: Optional[tuple[str, ...]] = None,
         mode: Optional[str] = None,
         raise_on_miss: Optional[bool] = None,
+        cacheable_methods: Optional[tuple[str, ...]] = None,
         options: Optional[CacheOptions] = None,
         controller: Optional[CacheController] = None,
         adapter: Optional[BaseAdapter] = None,
@@ -198,6 +199,7 @@ class CacheControlAdapter(HTTPAdapter):
             "match_headers": match_headers,
             "mode": mode,
             "raise_on_miss": raise_on_miss,
+            "cacheable_methods": cacheable_methods,
         }
         if controller is None:
             controller = CacheController(cache, (options or CacheOptions()).given(**changes))
@@ -226,8 +228,23 @@ class CacheControlAdapter(HTTPAdapter):
         proxies: Optional[Mapping[str, str]] = None,
     ) -> Response:
         kwargs = {"stream": stream, "timeout": timeout, "verify": verify, "cert": cert, "proxies": proxies}
-        call = Call(_Sending(request, kwargs), _request_view(request), bool(stream), wait_bound(timeout))
+        view = _request_view(request)
+        if view.method == "POST" and self.controller.options._post_cacheable:
+            view = self._keyed_by_body(view, request.body)
+        call = Call(_Sending(request, kwargs), view, bool(stream), wait_bound(timeout))
         return self.engine.handle(call)
+
+    def _keyed_by_body(self, view: RequestView, body: object) -> RequestView:
+        """A POST, when ``cacheable_methods`` has it, keyed by a digest of its body; a body
+        that is not at hand as bytes (a file, a generator: sent as a stream) is not."""
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        elif body is None:
+            body = b""
+        if not isinstance(body, bytes):
+            return view
+        key = policy.body_key(body, view.headers.get("content-type"), self.controller.options)
+        return RequestView(view.method, view.url, view.headers, key)
 
     def close(self) -> None:
         """Close the wrapped adapter's connections and stop background revalidation.

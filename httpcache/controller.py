@@ -26,7 +26,7 @@ from .models import CacheOptions, RequestView, ResponseView, StoredResponse
 
 log = logging.getLogger("httpcache")
 
-__all__ = ["CacheController", "Lookup"]
+__all__ = ["CacheController", "Held", "Lookup"]
 
 
 #: Publishes a value under a key with an expiry hint; True if it was stored.
@@ -57,6 +57,21 @@ class Lookup:
     def release(self) -> None:
         if self.entry is not None:
             self.entry.close()
+
+
+class Held:
+    """An entry already at hand, used where a lookup would be (its body is in memory: there
+    is nothing to close)."""
+
+    def __init__(self, entry: Entry) -> None:
+        self.entry: Optional[Entry] = entry
+        self.stored: Optional[StoredResponse] = entry.head
+
+    def __enter__(self) -> Held:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 class CacheController:
@@ -141,7 +156,7 @@ class CacheController:
         """Stored entries for ``method`` at the request's URL that match its Vary (§4.1);
         ``partial``: the stored 206 responses instead (§3.3). The caller owns them."""
         url = normalize_url(req.url)
-        key = key_of_normal(method, url, partial)
+        key = key_of_normal(method, url, partial, req.body_key if method == req.method else None)
         data = self.backend.open(key)
         if data is None:
             return []
@@ -298,6 +313,7 @@ class CacheController:
             response_time=response_time,
             vary=policy.vary_values(req.headers, policy.vary_names(headers) + self.options._match_headers),
             auth=policy.request_auth_digest(req, self.options),
+            body_key=req.body_key,
         )
 
     def store(
@@ -351,7 +367,7 @@ class CacheController:
         ``compare_and_set`` under this key's lock. Nothing is written in mode read-only."""
         if self.read_only():
             return False
-        primary = cache_key(stored.method, stored.url, partial=stored.status == 206)
+        primary = cache_key(stored.method, stored.url, stored.status == 206, stored.body_key)
         ttl = policy.ttl_hint(stored, self.clock(), self.options)
         with self._locks.held(primary):
             old = self.backend.open(primary)
@@ -373,7 +389,7 @@ class CacheController:
         """Delete one stored response (a newer response replaced it); not in mode read-only."""
         if self.read_only():
             return
-        primary = cache_key(stored.method, stored.url, partial=stored.status == 206)
+        primary = cache_key(stored.method, stored.url, stored.status == 206, stored.body_key)
         with self._locks.held(primary):
             _variants.remove_variant(self, stored, primary)
 

@@ -23,7 +23,6 @@ from typing import Callable, Generic, Optional, Union
 from . import _coalesce, _leases, policy
 from ._body import PIECE, Entry
 from ._headers import Headers
-from ._rules import redact_query
 from ._settings import current_mode, raise_on_miss
 from ._transport import (
     BACKGROUND_TIMEOUT,
@@ -38,7 +37,7 @@ from ._transport import (
     expected_length,
     whole_body,
 )
-from .controller import CacheController, Lookup
+from .controller import CacheController, Held, Lookup
 from .exceptions import CacheMissError
 from .keys import cache_key
 from .models import RequestView, ResponseView, StoredResponse
@@ -61,14 +60,15 @@ class Engine(Generic[Req, Resp]):
         """One request, start to end (RFC 9111 §4), in its mode (``httpcache.settings``)."""
         options = self.controller.options
         if options._ignored_query or options._ignored_headers:
-            call = self._redacted(call)
+            view = policy.cache_view(call.view, options)
+            call = call if view is call.view else dataclasses.replace(call, view=view)
         mode = current_mode(options)
         if mode != "default":
             call = dataclasses.replace(call, mode=mode)
             if mode in ("disabled", "force-refresh"):
                 return self._bypass(call)
         view = call.view
-        if view.method not in policy.CACHEABLE_METHODS:
+        if view.method not in policy.CACHEABLE_METHODS and not policy.cached_by_body(view):
             return self._unsafe(call)
         if policy.has_preconditions(view):
             if self._cache_only(call):
@@ -80,29 +80,16 @@ class Engine(Generic[Req, Resp]):
         with self.controller.lookup(view, mode=call.mode) as lookup:
             return self._dispatch(call, lookup)
 
-    def _redacted(self, call: Call[Req]) -> Call[Req]:
-        """``ignored_parameters``: the request as the cache sees it (its key, what is stored
-        of it) leaves them out; the request sent keeps them (``call.request``)."""
-        options, view = self.controller.options, call.view
-        url = redact_query(view.url, options._ignored_query) if options._ignored_query else view.url
-        ignored = options._ignored_headers
-        headers = view.headers.without(ignored) if ignored and view.headers.has_any(ignored) else view.headers
-        if url == view.url and headers is view.headers:
-            return call
-        return dataclasses.replace(call, view=RequestView(view.method, url, headers))
-
     def _bypass(self, call: Call[Req]) -> Resp:
         """Modes that do not look the cache up: ``disabled`` (the origin's response, not
         stored; an unsafe method still invalidates, RFC 9111 §4.4) and ``force-refresh``
         (the origin's response, stored as a miss's would be)."""
         view = call.view
-        if call.mode == "force-refresh" and view.method in policy.CACHEABLE_METHODS:
-            if policy.has_preconditions(view) or "range" in view.headers:
-                return self.transport.forwarded(self._send(call))
-            return self._fetch(call)
-        if view.method in policy.CACHEABLE_METHODS:
+        if view.method not in policy.CACHEABLE_METHODS:
+            return self._unsafe(call)
+        if call.mode == "disabled" or policy.has_preconditions(view) or "range" in view.headers:
             return self.transport.forwarded(self._send(call))
-        return self._unsafe(call)
+        return self._fetch(call)
 
     def _cache_only(self, call: Call[Req]) -> bool:
         """May the request be answered only from the cache (RFC 9111 §5.2.1.7, or its mode)?"""
@@ -300,13 +287,12 @@ class Engine(Generic[Req, Resp]):
         """RFC 5861 §3: revalidate ``stored`` in the background (bounded, one per key). A
         body kept in the store is not shared with the job: it looks the entry up again."""
         ctl, view = self.controller, call.view
-        refresh_view = RequestView(
-            view.method, view.url, view.headers.without(policy.CONDITIONAL_FIELDS).replaced(Headers(decision.headers))
-        )
+        headers = view.headers.without(policy.CONDITIONAL_FIELDS).replaced(Headers(decision.headers))
+        refresh_view = RequestView(view.method, view.url, headers, view.body_key)
         held = entry if isinstance(entry.body, bytes) else None
 
         def job() -> None:
-            with ctl.lookup(refresh_view) if held is None else _Held(held) as lookup:
+            with ctl.lookup(refresh_view) if held is None else Held(held) as lookup:
                 target = lookup.entry
                 request_time = ctl.clock()
                 resp = self._send(call, decision.headers, policy.CONDITIONAL_FIELDS, background=True)
@@ -358,6 +344,8 @@ class Engine(Generic[Req, Resp]):
         ctl, view = self.controller, call.view
         rv = self.transport.view(resp)
         self._head_response(view, rv, request_time, response_time)
+        if policy.cached_by_body(view):  # a POST still invalidates (RFC 9111 §4.4)
+            ctl.invalidate(policy.invalidation_urls(view, rv))
         outcome = policy.after_response(
             view,
             None if entry is None else entry.head,
@@ -494,18 +482,3 @@ class Engine(Generic[Req, Resp]):
 
 def _reason(outcome: policy.ResponseOutcome) -> str:
     return outcome.reason
-
-
-class _Held:
-    """An entry already at hand, used where a lookup would be (its body is in memory: there
-    is nothing to close)."""
-
-    def __init__(self, entry: Entry) -> None:
-        self.entry: Optional[Entry] = entry
-        self.stored: Optional[StoredResponse] = entry.head
-
-    def __enter__(self) -> _Held:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None

@@ -69,6 +69,8 @@ class CacheOptions:
       key and of what is stored (the request sent keeps them).
     - ``match_headers``: request header fields that select a stored response, as if every
       response named them in Vary (§4.1).
+    - ``cacheable_methods``: with ``"POST"``, POST responses are looked up and stored
+      too, keyed by a digest of the request's body (``RequestView.body_key``).
     - ``mode``: the session's default mode (``httpcache.settings`` for a block of code);
       ``raise_on_miss``: ``only-if-cached`` / ``offline`` raise ``CacheMissError`` rather than
       answer 504.
@@ -90,6 +92,7 @@ class CacheOptions:
     match_headers: tuple[str, ...] = ()
     mode: str = "default"
     raise_on_miss: bool = False
+    cacheable_methods: tuple[str, ...] = ("GET",)
     # Derived once, when the options are built (compiled patterns, normalised names): set on
     # the instance by __post_init__, not fields (the options are the fields above).
     _expire_after: ClassVar[Optional[float]] = None
@@ -100,6 +103,8 @@ class CacheOptions:
     _match_headers: ClassVar[tuple[str, ...]] = ()
     #: any expiry override (expire_after, urls_expire_after, max_ttl): the policy's one check
     _overrides: ClassVar[bool] = False
+    #: "POST" in cacheable_methods: POST responses are looked up and stored, keyed by body
+    _post_cacheable: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         self._check_rfc_options()
@@ -126,6 +131,11 @@ class CacheOptions:
         if not all(_is_token(name) for name in self.match_headers):
             raise HTTPCacheError("match_headers must be header field names")
         derive("_match_headers", tuple(dict.fromkeys(name.lower() for name in self.match_headers)))
+        methods: object = self.cacheable_methods
+        if not isinstance(methods, (tuple, list)) or not all(isinstance(m, str) and _is_token(m) for m in methods):
+            raise HTTPCacheError("cacheable_methods must be a tuple of method names")
+        derive("cacheable_methods", tuple(m.upper() for m in methods))
+        derive("_post_cacheable", "POST" in self.cacheable_methods)
         if self.mode not in MODES:
             raise HTTPCacheError(f"mode must be one of {', '.join(sorted(MODES))}, not {self.mode!r}")
 
@@ -219,6 +229,9 @@ class RequestView:
     method: str
     url: str
     headers: Headers
+    #: a POST cached by its body (``CacheOptions.cacheable_methods``): a digest of the
+    #: body, part of its key; None for every other request
+    body_key: Optional[str] = None
     facts: RequestFacts = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -325,6 +338,7 @@ class StoredResponse:
     ``vary`` holds, for each field named by the response's Vary, the normalised
     value the original request had (None when absent). ``auth`` is a digest of
     the Authorization the response was obtained with (private mode), or None.
+    ``body_key``: for a POST response cached by its body, the request's ``body_key``.
     ``facts``: what is read of it, parsed from the fields above once, when it is built
     (``replace`` builds a new one, with its own facts).
     """
@@ -339,6 +353,7 @@ class StoredResponse:
     response_time: float
     vary: Mapping[str, Optional[str]] = field(default_factory=dict)
     auth: Optional[str] = None
+    body_key: Optional[str] = None
     facts: StoredFacts = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -358,6 +373,7 @@ class StoredResponse:
             self.response_time,
             self.vary,
             self.auth,
+            self.body_key,
         )
 
     def replace(self, **changes: object) -> StoredResponse:

@@ -62,6 +62,8 @@ from ._outcomes import StaleWhileRevalidate as StaleWhileRevalidate
 from ._outcomes import Store as Store
 from ._outcomes import Unselected as Unselected
 from ._outcomes import Validate as Validate
+from ._overrides import body_key as body_key
+from ._overrides import cache_view as cache_view
 from ._overrides import default_lifetime, url_rule
 from ._ranges import range_from_stored as range_from_stored
 from ._ranges import requested_range as requested_range
@@ -103,8 +105,9 @@ STALE_IF_ERROR_STATUSES = frozenset({500, 502, 503, 504})
 
 
 def not_storable_reason(req: RequestView, resp: ResponseView, options: CacheOptions) -> Optional[str]:
-    """Why ``resp`` to ``req`` may not be stored (RFC 9111 §3), or None when it may."""
-    if req.method not in CACHEABLE_METHODS:
+    """Why ``resp`` to ``req`` may not be stored (RFC 9111 §3), or None when it may. A POST
+    keyed by its body (``cacheable_methods``, opt-in) is stored under the rules of a GET."""
+    if req.method not in CACHEABLE_METHODS and req.body_key is None:
         return f"method {req.method} is not cacheable (RFC 9111 §3)"
     if resp.status < 200:
         return "non-final status (RFC 9111 §3)"
@@ -201,6 +204,12 @@ def headers_to_store(req: RequestView, resp: ResponseView, options: CacheOptions
     return resp.headers.without(drop)
 
 
+def cached_by_body(req: RequestView) -> bool:
+    """Is ``req`` a POST looked up and stored by its body (``cacheable_methods``, opt-in;
+    its transport set ``body_key``)? Its answer still invalidates the URL (RFC 9111 §4.4)."""
+    return req.body_key is not None
+
+
 def post_response_as_get(req: RequestView, resp: ResponseView, options: CacheOptions) -> Optional[RequestView]:
     """RFC 9110 §9.3.3 / RFC 9111 §4: a POST response with explicit freshness and a
     Content-Location equal to the target URI may answer later GETs of that URI. Returns
@@ -291,7 +300,10 @@ def decide(req: RequestView, stored: Optional[StoredResponse], now: float, optio
             return StaleWhileRevalidate(age, conditional_headers(stored))
     if rq.only_if_cached:
         return GatewayTimeout(f"only-if-cached and {reason} (RFC 9111 §5.2.1.7)")
-    return Validate(conditional_headers(stored), reason, stale_if_error_allowed(req, stored, age, lifetime, options))
+    # a POST cached by its body is sent again as it was: preconditions on a POST ask the
+    # origin another question (RFC 9110 §13.1.2)
+    fields = conditional_headers(stored) if stored.body_key is None else ()
+    return Validate(fields, reason, stale_if_error_allowed(req, stored, age, lifetime, options))
 
 
 def decide_in_mode(

@@ -36,6 +36,7 @@ def CacheControl(  # noqa: N802 - the name users know
     match_headers: Optional[tuple[str, ...]] = None,
     mode: Optional[str] = None,
     raise_on_miss: Optional[bool] = None,
+    cacheable_methods: Optional[tuple[str, ...]] = None,
     options: Optional[CacheOptions] = None,
     adapter_class: type[CacheControlAdapter] = CacheControlAdapter,
     **adapter_kwargs: Any,
@@ -64,6 +65,7 @@ def CacheControl(  # noqa: N802 - the name users know
         match_headers=match_headers,
         mode=mode,
         raise_on_miss=raise_on_miss,
+        cacheable_methods=cacheable_methods,
     )
     controller = CacheController(cache, options)
     prefixes = [p for p in sess.adapters if p.lower().startswith(("http://", "https://"))]

@@ -5,6 +5,8 @@ and the modes (``httpcache.settings`` per block, ``CacheOptions.mode`` per sessi
 
 from __future__ import annotations
 
+import io
+import json
 import re
 import threading
 from datetime import timedelta
@@ -392,3 +394,64 @@ def test_options_with_rules_compare_and_hash_by_value() -> None:
     b = CacheOptions(urls_expire_after=[("*/a", 1.0), (re.compile("b"), Force(2))], expire_after=5.0)
     assert a == b and hash(a) == hash(b)
     assert a.replace(max_ttl=3).urls_expire_after == a.urls_expire_after
+
+
+# ---------------------------------------------------------------------------
+# POST cached by its body (cacheable_methods)
+
+
+def _graphql(seen: Seen) -> Reply:
+    try:
+        query = json.loads(seen.body)["query"]
+    except ValueError:
+        query = "a form"
+    return Reply(200, [*MAX_AGE, ("Content-Type", "application/json")], f"answer to {query}".encode())
+
+
+def test_post_is_cached_by_its_body_when_asked(origin: Origin, build: Build, cache: DictCache) -> None:
+    origin.route("/graphql", _graphql)
+    origin.route("/page", Reply(200, MAX_AGE, b"page"))
+    sess = build(cacheable_methods=("GET", "POST"), ignored_parameters=("token",))
+    url = origin.url("/graphql")
+    a1 = sess.post(url, json={"query": "{a}", "token": "SECRET1"})
+    a2 = sess.post(url, json={"token": "SECRET2", "query": "{a}"})  # same data, another token and order
+    b1 = sess.post(url, json={"query": "{b}"})
+    b2 = sess.post(url, json={"query": "{b}"})
+    assert (from_cache(a1), from_cache(a2), from_cache(b1), from_cache(b2)) == (False, True, False, True)
+    assert a2.content == a1.content and b"{a}" in a1.content and b"{b}" in b2.content
+    assert origin.count("/graphql") == 2
+    assert b"SECRET" not in _stored_bytes(cache)  # only a digest of the body is kept
+    form1 = sess.post(url, data={"q": "1", "token": "x"})
+    form2 = sess.post(url, data={"q": "1", "token": "y"})
+    assert from_cache(form1) is False and from_cache(form2) is True and origin.count("/graphql") == 3
+    # a GET of the URL is another entry, and a POST that reaches the origin still invalidates it (§4.4)
+    sess.get(origin.url("/page"))
+    assert from_cache(sess.get(origin.url("/page"))) is True
+    origin.route("/page", Reply(200, MAX_AGE, b"page"))
+    sess.post(origin.url("/page"), data=b"x")
+    assert from_cache(sess.get(origin.url("/page"))) is False
+
+
+def test_post_is_not_cached_by_default(origin: Origin, build: Build) -> None:
+    origin.route("/graphql", _graphql)
+    sess = build()
+    sess.post(origin.url("/graphql"), json={"query": "{a}"})
+    assert from_cache(sess.post(origin.url("/graphql"), json={"query": "{a}"})) is False
+    assert origin.count("/graphql") == 2
+
+
+def test_a_streamed_post_body_is_not_cached(origin: Origin, build: Build) -> None:
+    origin.route("/graphql", _graphql)
+    sess = build(cacheable_methods=("GET", "POST"))
+    for _ in range(2):
+        resp = sess.post(origin.url("/graphql"), data=io.BytesIO(b"{a}"))  # sent from the file
+        assert from_cache(resp) is False
+    assert origin.count("/graphql") == 2
+
+
+def test_listing_authorization_in_ignored_parameters_opts_out_of_its_separation(origin: Origin, build: Build) -> None:
+    origin.route("/me", _echo_user)
+    sess = build(urls_expire_after={"*/me": Force(60)}, ignored_parameters=("Authorization",))
+    assert sess.get(origin.url("/me"), headers={"Authorization": "Bearer alice"}).content == b"Bearer alice"
+    assert sess.get(origin.url("/me"), headers={"Authorization": "Bearer bob"}).content == b"Bearer alice"
+    assert origin.count("/me") == 1 and origin.last("/me").headers["authorization"] == "Bearer alice"

@@ -70,6 +70,7 @@ NON_DEFAULT_OPTIONS: dict[str, object] = {
     "match_headers": ("accept-language",),
     "mode": "offline",
     "raise_on_miss": True,
+    "cacheable_methods": ("GET", "POST"),
 }
 
 
