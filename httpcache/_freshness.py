@@ -68,21 +68,16 @@ def _heuristic(
     return min(options.heuristic_max, options.heuristic_fraction * (date - last_modified))
 
 
-def freshness_lifetime(stored: StoredResponse, options: CacheOptions) -> float:
+def freshness_lifetime(stored: StoredResponse, options: CacheOptions, rfc_only: bool = False) -> float:
     """RFC 9111 §4.2.1: s-maxage (shared only) > max-age > Expires - Date > heuristic (§4.2.2),
     all overridden for a surrogate by its Surrogate-Control max-age (Edge Architecture §3);
     a targeted field replaces Cache-Control and Expires (RFC 9213 §2.2). From the stored
     response's facts: nothing is parsed here.
 
     The user's overrides (``expire_after``, ``urls_expire_after``, ``max_ttl``), opt-in,
-    are ``_overridden_lifetime``'s."""
-    if options._overrides:
+    are ``_overridden_lifetime``'s; ``rfc_only``: the lifetime without them."""
+    if options._overrides and not rfc_only:
         return _overridden_lifetime(stored, options)
-    return _rfc_lifetime(stored, options)
-
-
-def _rfc_lifetime(stored: StoredResponse, options: CacheOptions) -> float:
-    """``freshness_lifetime`` as RFC 9111 §4.2.1 and §4.2.2 have it."""
     if options.surrogate is not None:
         sd = surrogate_directives(stored.headers, options)
         if sd is not None and sd.max_age is not None:
@@ -117,7 +112,7 @@ def _overridden_lifetime(stored: StoredResponse, options: CacheOptions) -> float
     if chosen is not None and not has_explicit_freshness(stored, options):
         rd = stored_directives(stored, options)
         return capped(chosen if stored.status in HEURISTIC_STATUSES or rd.public else 0.0, options)
-    return capped(_rfc_lifetime(stored, options), options)
+    return capped(freshness_lifetime(stored, options, rfc_only=True), options)
 
 
 def has_explicit_freshness(stored: StoredResponse, options: CacheOptions) -> bool:

@@ -11,23 +11,39 @@ import json
 from typing import Optional
 
 from ._rules import UrlRule, match_rule, redact_query
+from .exceptions import HTTPCacheError
 from .keys import normalize_url
 from .models import CacheOptions, RequestView
 
-__all__ = ["body_key", "cache_view", "capped", "default_lifetime", "url_rule"]
+__all__ = ["body_key", "cache_view", "keyed_url", "capped", "default_lifetime", "url_rule"]
 
 
 def cache_view(view: RequestView, options: CacheOptions) -> RequestView:
     """``ignored_parameters``: the request as the cache sees it, without those query
     parameters and header fields: its key and what is stored of it (the URL, the values
     kept for Vary, §4.1) leave them out; the request sent keeps them. ``view`` itself when
-    it has none of them. Listing ``Authorization`` opts out of its implicit Vary (§4.1)."""
+    it has none of them. Listing ``Authorization`` opts out of its implicit Vary (§4.1).
+    ``key_fn`` then maps the URL to the one it is cached under (``keyed_url``)."""
     url = redact_query(view.url, options._ignored_query) if options._ignored_query else view.url
+    if options.key_fn is not None:
+        url = keyed_url(url, options)
     ignored = options._ignored_headers
     headers = view.headers.without(ignored) if ignored and view.headers.has_any(ignored) else view.headers
     if url == view.url and headers is view.headers:
         return view
     return RequestView(view.method, url, headers, view.body_key)
+
+
+def keyed_url(url: str, options: CacheOptions) -> str:
+    """``key_fn``: the URL ``url`` is cached under (RFC 9111 §2: the cache key is the
+    method and target URI; the user widens "same target"). The one key function,
+    ``keys.cache_key``, keys what it returns: lookups, writes and invalidation alike."""
+    if options.key_fn is None:
+        return url
+    keyed = options.key_fn(normalize_url(url))
+    if not isinstance(keyed, str) or not keyed:
+        raise HTTPCacheError(f"key_fn must return a non-empty str, not {keyed!r} (for {url})")
+    return keyed
 
 
 def body_key(body: bytes, content_type: Optional[str], options: CacheOptions) -> str:

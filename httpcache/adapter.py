@@ -177,6 +177,7 @@ class CacheControlAdapter(HTTPAdapter):
         mode: Optional[str] = None,
         raise_on_miss: Optional[bool] = None,
         cacheable_methods: Optional[tuple[str, ...]] = None,
+        key_fn: Optional[Callable[[str], str]] = None,
         options: Optional[CacheOptions] = None,
         controller: Optional[CacheController] = None,
         adapter: Optional[BaseAdapter] = None,
@@ -200,6 +201,7 @@ class CacheControlAdapter(HTTPAdapter):
             "mode": mode,
             "raise_on_miss": raise_on_miss,
             "cacheable_methods": cacheable_methods,
+            "key_fn": key_fn,
         }
         if controller is None:
             controller = CacheController(cache, (options or CacheOptions()).given(**changes))

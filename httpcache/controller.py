@@ -398,6 +398,8 @@ class CacheController:
         mode read-only: the cache is left as it is)."""
         if self.read_only():
             return
+        if self.options.key_fn is not None:
+            urls = [policy.keyed_url(url, self.options) for url in urls]
         for url in urls:
             for method, partial in (("GET", False), ("HEAD", False), ("GET", True)):
                 key = cache_key(method, url, partial)

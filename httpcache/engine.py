@@ -59,7 +59,7 @@ class Engine(Generic[Req, Resp]):
     def handle(self, call: Call[Req]) -> Resp:
         """One request, start to end (RFC 9111 §4), in its mode (``httpcache.settings``)."""
         options = self.controller.options
-        if options._ignored_query or options._ignored_headers:
+        if options._rewrites:
             view = policy.cache_view(call.view, options)
             call = call if view is call.view else dataclasses.replace(call, view=view)
         mode = current_mode(options)

@@ -71,6 +71,8 @@ class CacheOptions:
       response named them in Vary (§4.1).
     - ``cacheable_methods``: with ``"POST"``, POST responses are looked up and stored
       too, keyed by a digest of the request's body (``RequestView.body_key``).
+    - ``key_fn``: maps a request's URL (normalised, ignored parameters removed) to the
+      URL it is cached under: requests mapped to one URL share its entries.
     - ``mode``: the session's default mode (``httpcache.settings`` for a block of code);
       ``raise_on_miss``: ``only-if-cached`` / ``offline`` raise ``CacheMissError`` rather than
       answer 504.
@@ -93,6 +95,7 @@ class CacheOptions:
     mode: str = "default"
     raise_on_miss: bool = False
     cacheable_methods: tuple[str, ...] = ("GET",)
+    key_fn: Optional[Callable[[str], str]] = None
     # Derived once, when the options are built (compiled patterns, normalised names): set on
     # the instance by __post_init__, not fields (the options are the fields above).
     _expire_after: ClassVar[Optional[float]] = None
@@ -105,6 +108,8 @@ class CacheOptions:
     _overrides: ClassVar[bool] = False
     #: "POST" in cacheable_methods: POST responses are looked up and stored, keyed by body
     _post_cacheable: ClassVar[bool] = False
+    #: ignored_parameters or key_fn: the request the cache sees is rewritten (policy.cache_view)
+    _rewrites: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         self._check_rfc_options()
@@ -136,6 +141,9 @@ class CacheOptions:
             raise HTTPCacheError("cacheable_methods must be a tuple of method names")
         derive("cacheable_methods", tuple(m.upper() for m in methods))
         derive("_post_cacheable", "POST" in self.cacheable_methods)
+        if self.key_fn is not None and not callable(self.key_fn):
+            raise HTTPCacheError("key_fn must be callable (url -> the url it is cached under)")
+        derive("_rewrites", bool(self._ignored_query or self._ignored_headers or self.key_fn))
         if self.mode not in MODES:
             raise HTTPCacheError(f"mode must be one of {', '.join(sorted(MODES))}, not {self.mode!r}")
 

@@ -65,6 +65,7 @@ from ._outcomes import Validate as Validate
 from ._overrides import body_key as body_key
 from ._overrides import cache_view as cache_view
 from ._overrides import default_lifetime, url_rule
+from ._overrides import keyed_url as keyed_url
 from ._ranges import range_from_stored as range_from_stored
 from ._ranges import requested_range as requested_range
 from ._ranges import stored_range as stored_range

@@ -37,6 +37,7 @@ def CacheControl(  # noqa: N802 - the name users know
     mode: Optional[str] = None,
     raise_on_miss: Optional[bool] = None,
     cacheable_methods: Optional[tuple[str, ...]] = None,
+    key_fn: Optional[Callable[[str], str]] = None,
     options: Optional[CacheOptions] = None,
     adapter_class: type[CacheControlAdapter] = CacheControlAdapter,
     **adapter_kwargs: Any,
@@ -66,6 +67,7 @@ def CacheControl(  # noqa: N802 - the name users know
         mode=mode,
         raise_on_miss=raise_on_miss,
         cacheable_methods=cacheable_methods,
+        key_fn=key_fn,
     )
     controller = CacheController(cache, options)
     prefixes = [p for p in sess.adapters if p.lower().startswith(("http://", "https://"))]

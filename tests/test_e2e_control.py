@@ -455,3 +455,25 @@ def test_listing_authorization_in_ignored_parameters_opts_out_of_its_separation(
     assert sess.get(origin.url("/me"), headers={"Authorization": "Bearer alice"}).content == b"Bearer alice"
     assert sess.get(origin.url("/me"), headers={"Authorization": "Bearer bob"}).content == b"Bearer alice"
     assert origin.count("/me") == 1 and origin.last("/me").headers["authorization"] == "Bearer alice"
+
+
+def _sorted_query(url: str) -> str:
+    base, _, query = url.partition("?")
+    return base + ("?" + "&".join(sorted(query.split("&"))) if query else "")
+
+
+def test_key_fn_is_the_key_of_lookups_writes_and_invalidation(origin: Origin, build: Build) -> None:
+    origin.route("/search", Reply(200, MAX_AGE, b"results"))
+    sess = build(key_fn=_sorted_query)
+    sess.get(origin.url("/search?b=2&a=1"))
+    assert from_cache(sess.get(origin.url("/search?a=1&b=2"))) is True
+    assert origin.count("/search") == 1 and origin.last("/search").path == "/search?b=2&a=1"  # sent as asked
+    sess.post(origin.url("/search?b=2&a=1"))  # invalidates the entry it keys to (RFC 9111 §4.4)
+    assert from_cache(sess.get(origin.url("/search?a=1&b=2"))) is False
+
+
+def test_a_key_fn_returning_no_str_is_named(origin: Origin, build: Build) -> None:
+    origin.route("/x", Reply(200, MAX_AGE, b"x"))
+    sess = build(key_fn=lambda url: None)
+    with pytest.raises(HTTPCacheError, match="key_fn"):
+        sess.get(origin.url("/x"))

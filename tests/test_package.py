@@ -71,6 +71,7 @@ NON_DEFAULT_OPTIONS: dict[str, object] = {
     "mode": "offline",
     "raise_on_miss": True,
     "cacheable_methods": ("GET", "POST"),
+    "key_fn": str.lower,
 }
 
 
