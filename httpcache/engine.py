@@ -69,7 +69,8 @@ class Engine(Generic[Req, Resp]):
                 return self._bypass(call)
         view = call.view
         if view.method not in policy.CACHEABLE_METHODS and not policy.cached_by_body(view):
-            return self._unsafe(call)
+            # modes only-if-cached and offline send nothing, an unsafe method neither
+            return self._gateway_timeout(call) if call.mode in _CACHE_ONLY else self._unsafe(call)
         if policy.has_preconditions(view):
             if self._cache_only(call):
                 return self._gateway_timeout(call)
@@ -93,7 +94,7 @@ class Engine(Generic[Req, Resp]):
 
     def _cache_only(self, call: Call[Req]) -> bool:
         """May the request be answered only from the cache (RFC 9111 §5.2.1.7, or its mode)?"""
-        return policy.only_if_cached(call.view) or call.mode in ("only-if-cached", "offline")
+        return policy.only_if_cached(call.view) or call.mode in _CACHE_ONLY
 
     def _dispatch(self, call: Call[Req], lookup: Lookup) -> Resp:
         decision, entry = lookup.decision, lookup.entry
@@ -478,6 +479,10 @@ class Engine(Generic[Req, Resp]):
     def close(self) -> None:
         """Stop background revalidation (running jobs are abandoned)."""
         self.controller.refresher.shutdown()
+
+
+#: The modes in which nothing is sent to the origin.
+_CACHE_ONLY = frozenset({"only-if-cached", "offline"})
 
 
 def _reason(outcome: policy.ResponseOutcome) -> str:

@@ -30,7 +30,7 @@ def normalize_url(url: str) -> str:
     """Scheme and host lower-cased, default port and fragment dropped, empty path as ``/``.
     (Not memoised: a URL may carry credentials, and the common case needs no parsing.)"""
     normal = _NORMAL.fullmatch(url)
-    if normal is not None:
+    if normal is not None and url[-1] != "?":  # an empty query is dropped, as urlunsplit does
         port = normal.group(2)
         if port is None or int(port) != _DEFAULT_PORTS[normal.group(1)]:
             return url
