@@ -10,7 +10,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Mapping, NamedTuple, Optional, Pattern, Sequence, Union
+from typing import Any, Mapping, NamedTuple, Optional, Pattern, Sequence, Union
 from urllib.parse import unquote_plus
 
 from .exceptions import HTTPCacheError
@@ -66,7 +66,9 @@ class Force:
 #: explicit freshness, ``Force(lifetime)``, or ``DO_NOT_CACHE``.
 RuleValue = Union[float, int, timedelta, Force, _DoNotCache]
 #: ``urls_expire_after`` as given: a mapping (first match wins, in its order) or pairs.
-UrlRulesArg = Union[Mapping[Union[str, Pattern[str]], RuleValue], Sequence[tuple[Union[str, Pattern[str]], RuleValue]]]
+#: (Typed loosely: a literal mixing ``Force`` and numbers is inferred as ``dict[str, object]``;
+#: every pattern and value is checked when the options are built.)
+UrlRulesArg = Union[Mapping[Any, Any], Sequence[tuple[Any, Any]]]
 
 
 class UrlRule(NamedTuple):
