@@ -477,3 +477,22 @@ def test_a_key_fn_returning_no_str_is_named(origin: Origin, build: Build) -> Non
     sess = build(key_fn=lambda url: None)
     with pytest.raises(HTTPCacheError, match="key_fn"):
         sess.get(origin.url("/x"))
+
+
+def test_raise_on_miss_applies_to_the_requests_own_only_if_cached(origin: Origin, build: Build) -> None:
+    origin.route("/q", Reply(200, MAX_AGE, b"q"))
+    sess = build(raise_on_miss=True)
+    with pytest.raises(CacheMissError) as caught:
+        sess.get(origin.url("/q"), headers={"Cache-Control": "only-if-cached"})
+    assert caught.value.url == origin.url("/q") and origin.count("/q") == 0
+    sess.get(origin.url("/q"))
+    assert from_cache(sess.get(origin.url("/q"), headers={"Cache-Control": "only-if-cached"})) is True
+
+
+def test_settings_work_as_a_decorator(origin: Origin, session: requests.Session) -> None:
+    @httpcache.settings(mode="offline")
+    def offline_get(url: str) -> requests.Response:
+        return session.get(url)
+
+    assert offline_get(origin.url("/nothing")).status_code == 504
+    assert origin.count("/nothing") == 0
