@@ -430,6 +430,18 @@ class CacheController:
         self.put(renewed)
         return renewed
 
+    @staticmethod
+    def warn_contradiction(url: str, stored: StoredResponse, rv: ResponseView) -> None:
+        log.warning(
+            "%s: the origin answered our conditional request (ETag %s, Last-Modified %s) with a 304 "
+            "carrying ETag %s, Last-Modified %s; served the stored response once and dropped it (RFC 9111 §4.3.4)",
+            url,
+            stored.headers.get("etag"),
+            stored.headers.get("last-modified"),
+            rv.headers.get("etag"),
+            rv.headers.get("last-modified"),
+        )
+
     def head_response(self, req: RequestView, resp: ResponseView, request_time: float, response_time: float) -> None:
         """RFC 9111 §4.3.5: carry out ``policy.after_head`` for each stored GET response."""
         for entry in self.candidates(req, "GET"):

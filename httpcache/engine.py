@@ -16,14 +16,15 @@ response, drain or throw away one), which ``adapter.CacheControlAdapter`` implem
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 from typing import Callable, Generic, Optional, Union
 
-from . import _coalesce, _leases, policy
+from . import _coalesce, _leases, _settings, policy
 from ._body import PIECE, Entry
 from ._headers import Headers
-from ._settings import current_mode, raise_on_miss
+from ._settings import raise_on_miss
 from ._transport import (
     BACKGROUND_TIMEOUT,
     Body,
@@ -40,7 +41,7 @@ from ._transport import (
 from .controller import CacheController, Held, Lookup
 from .exceptions import CacheMissError
 from .keys import cache_key
-from .models import RequestView, ResponseView, StoredResponse
+from .models import CacheOptions, RequestView, ResponseView
 
 log = logging.getLogger("httpcache")
 
@@ -57,12 +58,29 @@ class Engine(Generic[Req, Resp]):
     # -- the driver -----------------------------------------------------------------
 
     def handle(self, call: Call[Req]) -> Resp:
-        """One request, start to end (RFC 9111 §4), in its mode (``httpcache.settings``)."""
+        """One request, start to end (RFC 9111 §4), in its mode and with the options of the
+        ``httpcache.settings`` block it is made in, if any."""
+        block = _settings.current()
+        if block is not None:
+            options = _settings.options_of(block, self.controller.options)
+            if options is not self.controller.options:
+                return self._with_options(options)._handle(call, block)
+        return self._handle(call, block)
+
+    def _with_options(self, options: CacheOptions) -> Engine[Req, Resp]:
+        """This engine, over the same store, with ``options`` (a ``settings`` block's)."""
+        controller = copy.copy(self.controller)  # shares the store, memo, locks and pools
+        controller.options = options
+        engine = copy.copy(self)
+        engine.controller = controller
+        return engine
+
+    def _handle(self, call: Call[Req], block: Optional[_settings.Settings]) -> Resp:
         options = self.controller.options
         if options._rewrites:
             view = policy.cache_view(call.view, options)
             call = call if view is call.view else dataclasses.replace(call, view=view)
-        mode = current_mode(options)
+        mode = options.mode if block is None or block.mode is None else block.mode
         if mode != "default":
             call = dataclasses.replace(call, mode=mode)
             if mode in ("disabled", "force-refresh"):
@@ -272,18 +290,6 @@ class Engine(Generic[Req, Resp]):
         response_time = ctl.clock()
         return self._received(call, resp, request_time, response_time, entry, stale_if_error=decision.stale_if_error)
 
-    @staticmethod
-    def _warn_contradiction(url: str, stored: StoredResponse, rv: ResponseView) -> None:
-        log.warning(
-            "%s: the origin answered our conditional request (ETag %s, Last-Modified %s) with a 304 "
-            "carrying ETag %s, Last-Modified %s; served the stored response once and dropped it (RFC 9111 §4.3.4)",
-            url,
-            stored.headers.get("etag"),
-            stored.headers.get("last-modified"),
-            rv.headers.get("etag"),
-            rv.headers.get("last-modified"),
-        )
-
     def _refresh_later(self, call: Call[Req], entry: Entry, decision: policy.StaleWhileRevalidate) -> None:
         """RFC 5861 §3: revalidate ``stored`` in the background (bounded, one per key). A
         body kept in the store is not shared with the job: it looks the entry up again."""
@@ -399,7 +405,7 @@ class Engine(Generic[Req, Resp]):
             return self._serve(call, fresh)
         self.transport.discard(resp)
         if isinstance(outcome, policy.Unselected):
-            self._warn_contradiction(view.url, entry.head, rv)
+            ctl.warn_contradiction(view.url, entry.head, rv)
             ctl.remove(entry.head)
         else:
             log.debug("%s: serving it stale: %s", view.url, outcome.reason)

@@ -496,3 +496,21 @@ def test_settings_work_as_a_decorator(origin: Origin, session: requests.Session)
 
     assert offline_get(origin.url("/nothing")).status_code == 504
     assert origin.count("/nothing") == 0
+
+
+def test_expire_after_and_max_ttl_for_a_block(origin: Origin, build: Build) -> None:
+    origin.route("/plain", PLAIN)
+    origin.route("/long", Reply(200, [("Cache-Control", "max-age=3600"), ("Date", http_date(-120))], b"l"))
+    sess = build()
+    with httpcache.settings(expire_after=timedelta(minutes=1)):
+        sess.get(origin.url("/plain"))
+        assert from_cache(sess.get(origin.url("/plain"))) is True
+        with httpcache.settings(max_ttl=60):  # nested: expire_after kept, max_ttl added
+            assert from_cache(sess.get(origin.url("/plain"))) is True
+            sess.get(origin.url("/long"))
+            assert from_cache(sess.get(origin.url("/long"))) is False  # two minutes old, capped at one
+    assert origin.count("/plain") == 1 and origin.count("/long") == 2
+    assert from_cache(sess.get(origin.url("/long"))) is True  # outside: the origin's hour
+    assert from_cache(sess.get(origin.url("/plain"))) is False  # outside: no lifetime of its own
+    with pytest.raises(HTTPCacheError, match="expire_after"), httpcache.settings(expire_after=-1):
+        pass
