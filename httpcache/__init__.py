@@ -12,12 +12,14 @@ import logging
 
 from ._info import OUTCOMES, CacheInfo
 from ._inspection import CachedResponse, CacheInspector, StoreStats
+from ._rules import DO_NOT_CACHE, Force
+from ._settings import settings
 from ._stats import CacheStats, CacheStatsSnapshot
 from .adapter import CacheControlAdapter, read_response
 from .cache import BaseCache, DictCache
 from .caches import FileCache, RedisCache, SQLiteCache  # RedisCache imports redis only when built
 from .controller import CacheController
-from .exceptions import HTTPCacheError, UnsupportedStoreError
+from .exceptions import CacheMissError, HTTPCacheError, UnsupportedStoreError
 from .models import CacheOptions
 from .wrapper import CacheControl
 
@@ -30,12 +32,15 @@ __all__ = [
     "CacheController",
     "CacheInfo",
     "CacheInspector",
+    "CacheMissError",
     "CachedResponse",
     "CacheOptions",
     "CacheStats",
     "CacheStatsSnapshot",
+    "DO_NOT_CACHE",
     "DictCache",
     "FileCache",
+    "Force",
     "HTTPCacheError",
     "StoreStats",
     "OUTCOMES",
@@ -44,6 +49,7 @@ __all__ = [
     "UnsupportedStoreError",
     "__version__",
     "read_response",
+    "settings",
 ]
 
 logging.getLogger("httpcache").addHandler(logging.NullHandler())

@@ -8,6 +8,7 @@ from typing import Optional
 
 from ._directives import effective_directives, stored_directives, surrogate_directives
 from ._headers import DELTA_SECONDS_MAX, Headers, parse_age, parse_http_date
+from ._overrides import capped, default_lifetime, url_rule
 from .models import CacheOptions, StoredResponse
 
 __all__ = [
@@ -67,11 +68,16 @@ def _heuristic(
     return min(options.heuristic_max, options.heuristic_fraction * (date - last_modified))
 
 
-def freshness_lifetime(stored: StoredResponse, options: CacheOptions) -> float:
+def freshness_lifetime(stored: StoredResponse, options: CacheOptions, rfc_only: bool = False) -> float:
     """RFC 9111 §4.2.1: s-maxage (shared only) > max-age > Expires - Date > heuristic (§4.2.2),
     all overridden for a surrogate by its Surrogate-Control max-age (Edge Architecture §3);
     a targeted field replaces Cache-Control and Expires (RFC 9213 §2.2). From the stored
-    response's facts: nothing is parsed here."""
+    response's facts: nothing is parsed here.
+
+    The user's overrides (``expire_after``, ``urls_expire_after``, ``max_ttl``), opt-in,
+    are ``_overridden_lifetime``'s; ``rfc_only``: the lifetime without them."""
+    if options._overrides and not rfc_only:
+        return _overridden_lifetime(stored, options)
     if options.surrogate is not None:
         sd = surrogate_directives(stored.headers, options)
         if sd is not None and sd.max_age is not None:
@@ -89,6 +95,39 @@ def freshness_lifetime(stored: StoredResponse, options: CacheOptions) -> float:
     if options.heuristic_fraction <= 0 or (stored.status not in HEURISTIC_STATUSES and not rd.public):
         return 0.0
     return _heuristic(facts.last_modified, facts.date, stored.status, stored.response_time, options)
+
+
+def _overridden_lifetime(stored: StoredResponse, options: CacheOptions) -> float:
+    """``freshness_lifetime`` with the user's overrides: a ``Force`` rule's lifetime
+    whatever the response says (departs from §4.2.1); ``DO_NOT_CACHE``: 0; a lifetime
+    chosen for responses without explicit freshness in place of §4.2.2's heuristic
+    (statuses as for heuristics: RFC 9110 §15.1, or ``public``); all at most ``max_ttl``."""
+    rule = url_rule(stored.url, options)
+    if rule is not None:
+        if rule.never:
+            return 0.0
+        if rule.force and rule.lifetime is not None:
+            return capped(rule.lifetime, options)
+    chosen = default_lifetime(rule, options)
+    if chosen is not None and not has_explicit_freshness(stored, options):
+        rd = stored_directives(stored, options)
+        return capped(chosen if stored.status in HEURISTIC_STATUSES or rd.public else 0.0, options)
+    return capped(freshness_lifetime(stored, options, rfc_only=True), options)
+
+
+def has_explicit_freshness(stored: StoredResponse, options: CacheOptions) -> bool:
+    """RFC 9111 §4.2.1: does the stored response carry an explicit lifetime (a surrogate's
+    Surrogate-Control max-age, s-maxage in a shared cache, max-age, Expires)?"""
+    if options.surrogate is not None:
+        sd = surrogate_directives(stored.headers, options)
+        if sd is not None and sd.max_age is not None:
+            return True
+    rd = stored_directives(stored, options)
+    return (
+        (options.shared and rd.s_maxage is not None)
+        or rd.max_age is not None
+        or (stored.facts.has_expires and not rd.targeted)
+    )
 
 
 def age_header_value(headers: Headers) -> Optional[int]:

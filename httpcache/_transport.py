@@ -31,12 +31,14 @@ class Call(Generic[Req]):
     """One request as the engine sees it: the transport's own request object (whatever
     it needs to send it), the policy's view of it, whether the caller streams the body,
     and how long the caller is prepared to wait (its timeout, as one bound in seconds;
-    None: no bound)."""
+    None: no bound). ``mode``: the mode it is made in (``httpcache.settings``), set by the
+    engine."""
 
     request: Req
     view: RequestView
     stream: bool = False
     wait_bound: Optional[float] = None
+    mode: str = "default"
 
 
 class Transport(Protocol[Req, Resp]):

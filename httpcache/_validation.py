@@ -183,6 +183,8 @@ def freshen(
         headers = without_fields_never_reused(headers, options)
     vary = stored.vary
     names = vary_names(headers)
+    if options is not None and options._match_headers:  # the user's explicit Vary stays
+        names = names + options._match_headers
     if "vary" in resp.headers and set(names) != set(vary):
         request_headers = req.headers if req is not None else Headers([])
         vary = {

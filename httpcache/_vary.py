@@ -87,9 +87,14 @@ def request_auth_digest(req: RequestView, options: CacheOptions) -> Optional[str
 
 def variant_matches(req: RequestView, stored: StoredResponse, options: CacheOptions) -> bool:
     """RFC 9111 §4.1: the stored response's Vary fields match the request's, and (private
-    mode) it was obtained with the same Authorization (or both without)."""
+    mode) it was obtained with the same Authorization (or both without); and so do the
+    fields of ``options.match_headers``, the user's explicit Vary."""
     if stored.auth != request_auth_digest(req, options):
         return False  # private mode: Authorization acts as an implicit Vary
+    if options._match_headers and not all(
+        normalize_field(req.headers.get_all(name), name) == stored.vary.get(name) for name in options._match_headers
+    ):
+        return False
     names = stored.facts.vary_names
     if not names:
         return True

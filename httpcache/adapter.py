@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Callable, Collection, Mapping, Optional, Union
 
 import requests
@@ -35,12 +36,13 @@ from ._messages import (
     _with_fields,
     install_tee,
 )
+from ._rules import UrlRulesArg
 from ._tee import Sink
 from .cache import BaseCache
 from .controller import CacheController
 from .engine import BACKGROUND_TIMEOUT, PIECE, Body, Call, Engine, Fields
 from .exceptions import HTTPCacheError, UnknownOptionError
-from .models import CacheOptions, Heuristic, ResponseView, StoredResponse
+from .models import CacheOptions, Heuristic, RequestView, ResponseView, StoredResponse
 from .serialize import Serializer
 
 __all__ = ["CacheControlAdapter", "read_response"]
@@ -242,6 +244,15 @@ class CacheControlAdapter(HTTPAdapter):
         cache_status: Optional[str] = None,
         cacheable_status_codes: Optional[Collection[int]] = None,
         revalidate: Optional[bool] = None,
+        expire_after: Union[float, timedelta, None] = None,
+        urls_expire_after: Optional[UrlRulesArg] = None,
+        max_ttl: Union[float, timedelta, None] = None,
+        filter_fn: Optional[Callable[[Response], bool]] = None,
+        ignored_parameters: Optional[tuple[str, ...]] = None,
+        match_headers: Optional[tuple[str, ...]] = None,
+        mode: Optional[str] = None,
+        raise_on_miss: Optional[bool] = None,
+        key_fn: Optional[Callable[[str], str]] = None,
         options: Optional[CacheOptions] = None,
         controller: Optional[CacheController] = None,
         adapter: Optional[BaseAdapter] = None,
@@ -262,6 +273,15 @@ class CacheControlAdapter(HTTPAdapter):
             "revalidate": revalidate,
             "heuristic": heuristic,
             "cacheable_methods": cacheable_methods or None,
+            "expire_after": expire_after,
+            "urls_expire_after": urls_expire_after,
+            "max_ttl": max_ttl,
+            "filter_fn": filter_fn,
+            "ignored_parameters": ignored_parameters,
+            "match_headers": match_headers,
+            "mode": mode,
+            "raise_on_miss": raise_on_miss,
+            "key_fn": key_fn,
         }
         if controller is None:
             controller = build_controller(
@@ -318,8 +338,23 @@ class CacheControlAdapter(HTTPAdapter):
         proxies: Optional[Mapping[str, str]] = None,
     ) -> Response:
         kwargs = {"stream": stream, "timeout": timeout, "verify": verify, "cert": cert, "proxies": proxies}
-        call = Call(_Sending(request, kwargs), _request_view(request), bool(stream), wait_bound(timeout))
+        view = _request_view(request)
+        if view.method == "POST" and self.controller.options._post_cacheable:
+            view = self._keyed_by_body(view, request.body)
+        call = Call(_Sending(request, kwargs), view, bool(stream), wait_bound(timeout))
         return self.engine.handle(call)
+
+    def _keyed_by_body(self, view: RequestView, body: object) -> RequestView:
+        """A POST, when ``cacheable_methods`` has it, keyed by a digest of its body; a body
+        that is not at hand as bytes (a file, a generator: sent as a stream) is not."""
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        elif body is None:
+            body = b""
+        if not isinstance(body, bytes):
+            return view
+        key = policy.body_key(body, view.headers.get("content-type"), self.controller.options)
+        return RequestView(view.method, view.url, view.headers, key)
 
     def close(self) -> None:
         """Close the wrapped adapter's connections and stop background revalidation.

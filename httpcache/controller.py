@@ -19,6 +19,7 @@ from ._decoded import DecodedEntries
 from ._headers import Headers
 from ._logtext import Fallbacks, lookup_text, stored_text
 from ._refresh import _Refresher
+from ._settings import current_mode
 from ._spool import Spool
 from ._stats import CacheStats
 from ._store import StoreAccess, Value, close
@@ -29,7 +30,7 @@ from .models import CacheOptions, Heuristic, RequestView, ResponseView, StoredRe
 
 log = logging.getLogger("httpcache")
 
-__all__ = ["CacheController", "Lookup"]
+__all__ = ["CacheController", "Held", "Lookup"]
 
 
 #: Publishes a value under a key with an expiry hint; True if it was stored.
@@ -60,6 +61,21 @@ class Lookup:
     def release(self) -> None:
         if self.entry is not None:
             self.entry.close()
+
+
+class Held:
+    """An entry already at hand, used where a lookup would be (its body is in memory: there
+    is nothing to close)."""
+
+    def __init__(self, entry: Entry) -> None:
+        self.entry: Optional[Entry] = entry
+        self.stored: Optional[StoredResponse] = entry.head
+
+    def __enter__(self) -> Held:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 class CacheController:
@@ -227,7 +243,7 @@ class CacheController:
         """Stored entries for ``method`` at the request's URL that match its Vary (§4.1);
         ``partial``: the stored 206 responses instead (§3.3). The caller owns them."""
         url = normalize_url(req.url)
-        key = key_of_normal(method, url, partial)
+        key = key_of_normal(method, url, partial, req.body_key if method == req.method else None)
         data = self.backend.open(key)
         if data is None:
             return []
@@ -322,23 +338,33 @@ class CacheController:
         finally:
             close(data)
 
-    def lookup(self, req: RequestView, partial: bool = False) -> Lookup:
+    def lookup(self, req: RequestView, partial: bool = False, mode: str = "default") -> Lookup:
         """Select the stored entry for ``req`` and let the policy decide (RFC 9111 §4);
-        ``partial``: among the stored 206 responses (§3.4)."""
+        ``partial``: among the stored 206 responses (§3.4); ``mode``: the request's mode
+        (``policy.decide_in_mode``)."""
         now = self.clock()
+        if mode == "default":
+            decide = policy.decide
+        else:
+
+            def decide(
+                req: RequestView, stored: Optional[StoredResponse], now: float, options: CacheOptions
+            ) -> policy.Decision:
+                return policy.decide_in_mode(mode, req, stored, now, options)
+
         if partial:
             entry = self._most_recent(self.candidates(req, req.method, partial=True))
-            return Lookup(entry, policy.decide(req, None if entry is None else entry.head, now, self.options))
+            return Lookup(entry, decide(req, None if entry is None else entry.head, now, self.options))
         if req.method == "HEAD":
             # RFC 9111 §4.3.5 / §4: a fresh stored GET response can answer a HEAD request
             from_get = self._most_recent(self.candidates(req, "GET"))
             if from_get is not None:
-                decision = policy.decide(req, from_get.head, now, self.options)
+                decision = decide(req, from_get.head, now, self.options)
                 if isinstance(decision, (policy.Fresh, policy.StaleAllowed)):
                     return Lookup(from_get, decision)
                 from_get.close()
         entry = self._most_recent(self.candidates(req, req.method))
-        decision = policy.decide(req, None if entry is None else entry.head, now, self.options)
+        decision = decide(req, None if entry is None else entry.head, now, self.options)
         if log.isEnabledFor(logging.DEBUG):
             said = lookup_text(decision, None if entry is None else entry.head, now, self.options)
             log.debug("%s %s: %s", req.method, req.url, said)
@@ -360,6 +386,11 @@ class CacheController:
 
     # -- writing --------------------------------------------------------------------
 
+    def read_only(self) -> bool:
+        """Is the request being made in mode read-only (``httpcache.settings``, or the
+        session's ``CacheOptions.mode``): the cache is used but never changed."""
+        return current_mode(self.options) == "read-only"
+
     def _new_stored(
         self, req: RequestView, resp: ResponseView, body_length: int, request_time: float, response_time: float
     ) -> StoredResponse:
@@ -373,8 +404,9 @@ class CacheController:
             body_length=body_length,
             request_time=request_time,
             response_time=response_time,
-            vary=policy.vary_values(req.headers, policy.vary_names(headers)),
+            vary=policy.vary_values(req.headers, policy.vary_names(headers) + self.options._match_headers),
             auth=policy.request_auth_digest(req, self.options),
+            body_key=req.body_key,
         )
 
     def store(
@@ -396,6 +428,9 @@ class CacheController:
         (the caller checked ``policy.not_storable_reason``); None when the store will
         not take it (``expected_length``, the announced body length, is over its
         ``max_value_size()``, or that is 0: it is down): nothing is then collected."""
+        if self.read_only():
+            log.debug("not stored: %s %s: mode read-only", req.method, req.url)
+            return None
         stored = self._new_stored(req, resp, 0, request_time, response_time)
         head = serialize.dump_head(stored)
         bound = self.backend.value_bound()
@@ -425,8 +460,10 @@ class CacheController:
         its key: at the primary key when it has no Vary and no credentials, else as a variant
         listed in the URL's index (RFC 9111 §4.1), which ``_variants`` changes by the store's
         ``compare_and_set`` under this key's lock. ``updated``: a stored response freshened
-        (RFC 9111 §4.3.4, §4.3.5), for the log."""
-        primary = cache_key(stored.method, stored.url, partial=stored.status == 206)
+        (RFC 9111 §4.3.4, §4.3.5), for the log. Nothing is written in mode read-only."""
+        if self.read_only():
+            return False
+        primary = cache_key(stored.method, stored.url, stored.status == 206, stored.body_key)
         ttl = policy.ttl_hint(stored, self.clock(), self.options)
         with self._locks.held(primary):
             old = self.backend.open(primary)
@@ -448,13 +485,20 @@ class CacheController:
         return ok
 
     def remove(self, stored: StoredResponse) -> None:
-        """Delete one stored response (a newer response replaced it)."""
-        primary = cache_key(stored.method, stored.url, partial=stored.status == 206)
+        """Delete one stored response (a newer response replaced it); not in mode read-only."""
+        if self.read_only():
+            return
+        primary = cache_key(stored.method, stored.url, stored.status == 206, stored.body_key)
         with self._locks.held(primary):
             _variants.remove_variant(self, stored, primary)
 
     def invalidate(self, urls: Iterable[str]) -> None:
-        """RFC 9111 §4.4: forget every stored response (all variants) for these URLs."""
+        """RFC 9111 §4.4: forget every stored response (all variants) for these URLs (not in
+        mode read-only: the cache is left as it is)."""
+        if self.read_only():
+            return
+        if self.options.key_fn is not None:
+            urls = [policy.keyed_url(url, self.options) for url in urls]
         for url in urls:
             for method, partial in (("GET", False), ("HEAD", False), ("GET", True)):
                 key = cache_key(method, url, partial)
@@ -485,6 +529,19 @@ class CacheController:
         renewed = entry.with_head(fresh)
         self.put(renewed, updated=True)
         return renewed
+
+    def warn_contradiction(self, url: str, stored: StoredResponse, rv: ResponseView) -> None:
+        """RFC 9111 §4.3.4: a 304 whose validator contradicts ours (WARNING, once a minute)."""
+        self.fallback(
+            logging.WARNING,
+            "%s: the origin answered our conditional request (ETag %s, Last-Modified %s) with a 304 "
+            "carrying ETag %s, Last-Modified %s; served the stored response once and dropped it (RFC 9111 §4.3.4)",
+            url,
+            stored.headers.get("etag"),
+            stored.headers.get("last-modified"),
+            rv.headers.get("etag"),
+            rv.headers.get("last-modified"),
+        )
 
     def head_response(self, req: RequestView, resp: ResponseView, request_time: float, response_time: float) -> None:
         """RFC 9111 §4.3.5: carry out ``policy.after_head`` for each stored GET response."""

@@ -16,13 +16,16 @@ response, drain or throw away one), which ``adapter.CacheControlAdapter`` implem
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 from typing import Callable, Generic, Optional, Union
 
-from . import _coalesce, _leases, policy
+from . import _coalesce, _leases, _settings, policy
 from ._body import PIECE, Entry
 from ._headers import Headers
 from ._info import CacheInfo
+from ._settings import raise_on_miss
 from ._transport import (
     BACKGROUND_TIMEOUT,
     Body,
@@ -36,9 +39,10 @@ from ._transport import (
     expected_length,
     whole_body,
 )
-from .controller import CacheController, Lookup
+from .controller import CacheController, Held, Lookup
+from .exceptions import CacheMissError
 from .keys import cache_key
-from .models import RequestView, ResponseView, StoredResponse
+from .models import CacheOptions, RequestView, ResponseView
 
 log = logging.getLogger("httpcache")
 
@@ -62,24 +66,66 @@ class Engine(Generic[Req, Resp]):
     # -- the driver -----------------------------------------------------------------
 
     def handle(self, call: Call[Req]) -> Resp:
-        """One request, start to end (RFC 9111 §4)."""
+        """One request, start to end (RFC 9111 §4), in its mode and with the options of the
+        ``httpcache.settings`` block it is made in, if any."""
+        block = _settings.current()
+        if block is not None:
+            options = _settings.options_of(block, self.controller.options)
+            if options is not self.controller.options:
+                return self._with_options(options)._handle(call, block)
+        return self._handle(call, block)
+
+    def _with_options(self, options: CacheOptions) -> Engine[Req, Resp]:
+        """This engine, over the same store, with ``options`` (a ``settings`` block's)."""
+        controller = copy.copy(self.controller)  # shares the store, memo, locks and pools
+        controller.options = options
+        engine = copy.copy(self)
+        engine.controller = controller
+        return engine
+
+    def _handle(self, call: Call[Req], block: Optional[_settings.Settings]) -> Resp:
+        options = self.controller.options
+        if options._rewrites:
+            view = policy.cache_view(call.view, options)
+            call = call if view is call.view else dataclasses.replace(call, view=view)
+        mode = options.mode if block is None or block.mode is None else block.mode
+        if mode != "default":
+            call = dataclasses.replace(call, mode=mode)
+            if mode in ("disabled", "force-refresh"):
+                return self._bypass(call)
         view = call.view
-        if view.method not in policy.CACHEABLE_METHODS:
+        if view.method not in policy.CACHEABLE_METHODS and not policy.cached_by_body(view):
+            # modes only-if-cached and offline send nothing, an unsafe method neither
+            if call.mode in _CACHE_ONLY:
+                return self._gateway_timeout(call, f"mode {call.mode}: nothing is sent, an unsafe method neither")
             return self._unsafe(call)
         if view.method not in self.controller.options.cacheable_methods:
             log.debug("%s %s passes through: not in the cacheable_methods option", view.method, view.url)
-            return self.transport.forwarded(self._send(call))
+            return self._bypassed(call, self._send(call), "not in the cacheable_methods option")
         if policy.has_preconditions(view):
-            if policy.only_if_cached(view):
-                return self._gateway_timeout(
-                    call, "only-if-cached with preconditions for the origin (RFC 9111 §5.2.1.7)"
-                )
+            if self._cache_only(call):
+                return self._gateway_timeout(call, "only from the cache, with preconditions for the origin (RFC 9111 §5.2.1.7)")
             log.debug("%s %s passes through: precondition fields (RFC 9110 §13.1)", view.method, view.url)
             return self._bypassed(call, self._send(call), PRECONDITIONS)
         if "range" in view.headers:
             return self._range(call)
-        with self.controller.lookup(view) as lookup:
+        with self.controller.lookup(view, mode=call.mode) as lookup:
             return self._dispatch(call, lookup)
+
+    def _bypass(self, call: Call[Req]) -> Resp:
+        """Modes that do not look the cache up: ``disabled`` (the origin's response, not
+        stored; an unsafe method still invalidates, RFC 9111 §4.4) and ``force-refresh``
+        (the origin's response, stored as a miss's would be)."""
+        view = call.view
+        if view.method not in policy.CACHEABLE_METHODS:
+            return self._unsafe(call)
+        if call.mode == "disabled" or policy.has_preconditions(view) or "range" in view.headers:
+            return self.transport.forwarded(self._send(call))
+        return self._fetch(call)
+
+    def _cache_only(self, call: Call[Req]) -> bool:
+        """May the request be answered only from the cache (RFC 9111 §5.2.1.7, or its mode)?"""
+        return policy.only_if_cached(call.view) or call.mode in _CACHE_ONLY
 
     def _dispatch(self, call: Call[Req], lookup: Lookup) -> Resp:
         decision, entry = lookup.decision, lookup.entry
@@ -94,7 +140,8 @@ class Engine(Generic[Req, Resp]):
         if isinstance(decision, policy.StaleAllowed):
             return self._serve(call, entry, decision.age, "stale", decision.reason)
         if isinstance(decision, policy.StaleWhileRevalidate):
-            self._refresh_later(call, entry, decision)
+            if call.mode != "read-only":  # read-only: the cache is left as it is
+                self._refresh_later(call, entry, decision)
             return self._serve(call, entry, decision.age, "stale", SWR)
         if isinstance(decision, policy.Validate):
             return self._validate(call, entry, decision)
@@ -121,8 +168,8 @@ class Engine(Generic[Req, Resp]):
         urls = policy.invalidation_urls(view, rv)
         if urls:
             ctl.invalidate(urls)
-        as_get = policy.post_response_as_get(view, rv, ctl.options)
-        if as_get is not None:
+        as_get = policy.post_response_as_get(view, rv, ctl.options) if call.mode != "disabled" else None
+        if as_get is not None and self._accepted(resp):
             self._tee_into_store(resp, as_get, rv, request_time, ctl.clock())
         return self._bypassed(call, resp, NOT_CACHED_METHOD, rv)
 
@@ -206,7 +253,7 @@ class Engine(Generic[Req, Resp]):
     def _served_from_cache(self, call: Call[Req], collapsed: bool = False) -> Optional[Resp]:
         """A response from the cache if it now holds one that may be used as is
         (``collapsed``: it is there because a concurrent request for it was waited for)."""
-        with self.controller.lookup(call.view) as lookup:
+        with self.controller.lookup(call.view, mode=call.mode) as lookup:
             decision, entry = lookup.decision, lookup.entry
             if isinstance(decision, policy.Fresh) and entry is not None:
                 return self._serve(call, entry, decision.age, collapsed=collapsed)
@@ -223,16 +270,14 @@ class Engine(Generic[Req, Resp]):
         spec = policy.requested_range(call.view)
         if spec is not None:
             for partial in (False, True):
-                with self.controller.lookup(call.view, partial=partial) as lookup:
+                with self.controller.lookup(call.view, partial=partial, mode=call.mode) as lookup:
                     entry = lookup.entry
                     if isinstance(lookup.decision, (policy.Fresh, policy.StaleAllowed)) and entry is not None:
                         served = policy.range_from_stored(spec, entry.head)
                         if served is not None and not damaged(entry):  # damaged: fetched instead
                             return self._partial(call, entry, served, lookup.decision.age)
-        if policy.only_if_cached(call.view):
-            return self._gateway_timeout(
-                call, "only-if-cached and no stored response holds the range (RFC 9111 §5.2.1.7)"
-            )
+        if self._cache_only(call):
+            return self._gateway_timeout(call, "only from the cache, and no stored response holds the range (RFC 9111 §5.2.1.7)")
         return self._fetch(call)
 
     def _partial(self, call: Call[Req], entry: Entry, served: tuple[int, int, int, int], age: float) -> Resp:
@@ -273,30 +318,17 @@ class Engine(Generic[Req, Resp]):
         response_time = ctl.clock()
         return self._received(call, resp, request_time, response_time, entry, stale_if_error=decision.stale_if_error)
 
-    def _warn_contradiction(self, url: str, stored: StoredResponse, rv: ResponseView) -> None:
-        self.controller.fallback(
-            logging.WARNING,
-            "%s: the origin answered our conditional request (ETag %s, Last-Modified %s) with a 304 "
-            "carrying ETag %s, Last-Modified %s; served the stored response once and dropped it (RFC 9111 §4.3.4)",
-            url,
-            stored.headers.get("etag"),
-            stored.headers.get("last-modified"),
-            rv.headers.get("etag"),
-            rv.headers.get("last-modified"),
-        )
-
     def _refresh_later(self, call: Call[Req], entry: Entry, decision: policy.StaleWhileRevalidate) -> None:
         """RFC 5861 §3: revalidate ``stored`` in the background (bounded, one per key). A
         body kept in the store is not shared with the job: it looks the entry up again."""
         ctl, view = self.controller, call.view
-        refresh_view = RequestView(
-            view.method, view.url, view.headers.without(policy.CONDITIONAL_FIELDS).replaced(Headers(decision.headers))
-        )
+        headers = view.headers.without(policy.CONDITIONAL_FIELDS).replaced(Headers(decision.headers))
+        refresh_view = RequestView(view.method, view.url, headers, view.body_key)
         held = entry if isinstance(entry.body, bytes) else None
 
         def job() -> None:
             ctl.stats.add("background_refreshes")
-            with ctl.lookup(refresh_view) if held is None else _Held(held) as lookup:
+            with ctl.lookup(refresh_view) if held is None else Held(held) as lookup:
                 target = lookup.entry
                 request_time = ctl.clock()
                 resp = self._send(call, decision.headers, policy.CONDITIONAL_FIELDS, background=True)
@@ -309,8 +341,10 @@ class Engine(Generic[Req, Resp]):
                 if isinstance(outcome, policy.Freshen) and target is not None:
                     self.transport.discard(resp)
                     ctl.replace(target, outcome.fresh)
-                elif isinstance(outcome, policy.Store) and isinstance(
-                    self._tee_into_store(resp, refresh_view, rv, request_time, response_time), StoredResponse
+                elif (
+                    isinstance(outcome, policy.Store)
+                    and self._accepted(resp)
+                    and isinstance(self._tee_into_store(resp, refresh_view, rv, request_time, response_time), StoredResponse)
                 ):
                     self.transport.drain(resp)  # reading it through the tee stores it
                 else:
@@ -346,6 +380,8 @@ class Engine(Generic[Req, Resp]):
         ctl, view = self.controller, call.view
         rv = self.transport.view(resp)
         self._head_response(view, rv, request_time, response_time)
+        if policy.cached_by_body(view):  # a POST still invalidates (RFC 9111 §4.4)
+            ctl.invalidate(policy.invalidation_urls(view, rv))
         outcome = policy.after_response(
             view,
             None if entry is None else entry.head,
@@ -357,6 +393,8 @@ class Engine(Generic[Req, Resp]):
             stale_if_error=stale_if_error,
         )
         refetched = entry is not None
+        if isinstance(outcome, policy.Store) and not self._accepted(resp):
+            outcome = policy.PassThrough("refused by the option filter_fn")
         if isinstance(outcome, policy.Store):
             stored = self._tee_into_store(resp, view, rv, request_time, response_time, on_finish)
             if isinstance(stored, StoredResponse):
@@ -411,11 +449,23 @@ class Engine(Generic[Req, Resp]):
             return self._serve(call, fresh, None, "revalidated", outcome.reason)
         self.transport.discard(resp)
         if isinstance(outcome, policy.Unselected):
-            self._warn_contradiction(view.url, entry.head, rv)
+            ctl.warn_contradiction(view.url, entry.head, rv)
             ctl.remove(entry.head)
             return self._serve(call, entry, outcome.age, "revalidated", outcome.reason)
         log.debug("%s: serving it stale: %s", view.url, outcome.reason)
         return self._serve(call, entry, outcome.age, "stale_on_error", outcome.reason)
+
+    def _accepted(self, resp: Resp) -> bool:
+        """``filter_fn``: may the cache keep this response (the transport's own response,
+        its body not read yet)? A filter that fails says no (and is logged)."""
+        keep = self.controller.options.filter_fn
+        if keep is None:
+            return True
+        try:
+            return bool(keep(resp))
+        except Exception:
+            log.warning("filter_fn raised: the response is not stored", exc_info=True)
+            return False
 
     def _head_response(self, view: RequestView, rv: ResponseView, request_time: float, response_time: float) -> None:
         """RFC 9111 §4.3.5: a HEAD response updates or invalidates the stored GET responses."""
@@ -490,8 +540,13 @@ class Engine(Generic[Req, Resp]):
             call, resp, outcome, reason, stored, age, collapsed, body=0 if view.method == "HEAD" else stored.body_length
         )
 
-    def _gateway_timeout(self, call: Call[Req], reason: str) -> Resp:
-        """RFC 9111 §5.2.1.7: only-if-cached with nothing usable stored: a 504."""
+    def _gateway_timeout(self, call: Call[Req], reason: str = "") -> Resp:
+        """RFC 9111 §5.2.1.7: only-if-cached (or a mode serving only from the cache) with
+        nothing usable stored: a 504 (or, with ``raise_on_miss``, ``CacheMissError``)."""
+        if not reason:
+            reason = f"nothing usable stored (mode {call.mode}, RFC 9111 §5.2.1.7)"
+        if raise_on_miss(self.controller.options):
+            raise CacheMissError(call.view.url, reason)
         resp = self.transport.build(call, 504, "Gateway Timeout", Headers([("Content-Length", "0")]), b"", None)
         return self._tell(call, resp, "only_if_cached", reason)
 
@@ -524,6 +579,10 @@ class Engine(Generic[Req, Resp]):
         self.controller.refresher.shutdown()
 
 
+#: The modes in which nothing is sent to the origin.
+_CACHE_ONLY = frozenset({"only-if-cached", "offline"})
+
+
 def _reason(outcome: policy.ResponseOutcome) -> str:
     return outcome.reason
 
@@ -531,18 +590,3 @@ def _reason(outcome: policy.ResponseOutcome) -> str:
 def _length(view: RequestView, rv: ResponseView) -> Optional[int]:
     """The body length a response from the origin announces (RFC 9112 §6.3), if it does."""
     return expected_length(view.method, rv)
-
-
-class _Held:
-    """An entry already at hand, used where a lookup would be (its body is in memory: there
-    is nothing to close)."""
-
-    def __init__(self, entry: Entry) -> None:
-        self.entry: Optional[Entry] = entry
-        self.stored: Optional[StoredResponse] = entry.head
-
-    def __enter__(self) -> _Held:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None

@@ -1,7 +1,9 @@
 """The one key function, used for reads, writes and invalidation alike.
 
 A key is the normalised target URI (RFC 9111 §2: the primary cache key is the
-method and target URI), prefixed with the method for methods other than GET.
+method and target URI), prefixed with the method for methods other than GET; a POST
+cached by its body (opt-in) adds the digest of its body (RFC 9111 §2: "the cache key can
+include ... the request content")
 The fragment is never part of the key (it is not sent to the origin, RFC 9110
 §4.2.5), so ``http://h/p#x`` and ``http://h/p`` share one entry.
 """
@@ -29,7 +31,7 @@ def normalize_url(url: str) -> str:
     """Scheme and host lower-cased, default port and fragment dropped, empty path as ``/``.
     (Not memoised: a URL may carry credentials, and the common case needs no parsing.)"""
     normal = _NORMAL.fullmatch(url)
-    if normal is not None:
+    if normal is not None and url[-1] != "?":  # an empty query is dropped, as urlunsplit does
         port = normal.group(2)
         if port is None or int(port) != _DEFAULT_PORTS[normal.group(1)]:
             return url
@@ -57,16 +59,19 @@ def _normalize_parsed(url: str) -> str:
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
 
 
-def cache_key(method: str, url: str, partial: bool = False) -> str:
+def cache_key(method: str, url: str, partial: bool = False, body_key: Optional[str] = None) -> str:
     """The primary key of ``method url``: the normalised URL for GET, ``"HEAD <url>"`` for HEAD;
-    ``partial`` names the place of a stored 206 (partial content, RFC 9111 §3.3)."""
-    return key_of_normal(method, normalize_url(url), partial)
+    ``partial`` names the place of a stored 206 (partial content, RFC 9111 §3.3);
+    ``body_key``: the digest of a POST's body, for a POST cached by its body."""
+    return key_of_normal(method, normalize_url(url), partial, body_key)
 
 
-def key_of_normal(method: str, normalized: str, partial: bool = False) -> str:
+def key_of_normal(method: str, normalized: str, partial: bool = False, body_key: Optional[str] = None) -> str:
     """``cache_key`` of a URL already normalised (``normalize_url``): not normalised again."""
     method = method.upper()
     key = normalized if method == "GET" else f"{method} {normalized}"
+    if body_key is not None:
+        key = f"{key} #body={body_key}"
     return f"PARTIAL {key}" if partial else key
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import functools
 import hashlib
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from types import MappingProxyType
-from typing import Any, Collection, Mapping, NamedTuple, Optional, Protocol
+from typing import Any, Callable, ClassVar, Collection, Mapping, NamedTuple, Optional, Protocol, Union
 
 from ._directives import RequestDirectives, ResponseDirectives, parse_request_directives, parse_response_directives
 from ._headers import Headers, parse_age, parse_field_names, parse_http_date
+from ._rules import MODES, UrlRule, UrlRulesArg, compile_rules, lifetime_seconds, url_rules
 from .exceptions import HTTPCacheError
 
 
@@ -69,12 +71,35 @@ class CacheOptions:
       ``None`` (the default): every status RFC 9111 §3 allows (a final status, with
       explicit freshness or, for the heuristically cacheable ones, §4.2.2).
     - ``cacheable_methods``: the methods whose responses are looked up and stored,
-      among ``GET``, ``HEAD`` (RFC 9111 §3; the default is both) and ``POST`` (accepted;
-      POST responses are stored only where RFC 9110 §9.3.3 says, as without it).
+      among ``GET``, ``HEAD`` (RFC 9111 §3; the default is both) and ``POST`` (opt-in:
+      POST responses are then looked up and stored too, keyed by a digest of the
+      request's body, ``RequestView.body_key``; README "What is stored and how it is found").
     - ``revalidate``: ``False`` (cachecontrol's ``cache_etags=False``): a stale stored
       response is never revalidated with its validators (§4.3.1): the request is sent
       as it is and its answer replaces it; a response with no freshness is not stored
       for its validators alone.
+
+    Opt-in departures from RFC 9111 (README.rst "Expiry you choose", "What is stored and
+    how it is found", "Modes"); their defaults leave the cache RFC 9111 exactly:
+
+    - ``expire_after``: seconds (or a ``timedelta``) of freshness for a response with no
+      explicit freshness (no max-age, s-maxage, Expires), in place of heuristic
+      freshness (§4.2.2); statuses as for heuristics.
+    - ``urls_expire_after``: rules by URL pattern (a glob string, or ``re.compile(...)``),
+      the first match wins: a lifetime (as ``expire_after``, for its URLs),
+      ``Force(lifetime)`` (cached whatever the headers say) or ``DO_NOT_CACHE``.
+    - ``max_ttl``: at most this many seconds of freshness, whatever the origin asks.
+    - ``filter_fn``: called with the origin's response (its body not read yet) when the
+      rules would store it; False keeps it out of the cache.
+    - ``ignored_parameters``: query parameters and request header fields left out of the
+      key and of what is stored (the request sent keeps them).
+    - ``match_headers``: request header fields that select a stored response, as if every
+      response named them in Vary (§4.1).
+    - ``key_fn``: maps a request's URL (normalised, ignored parameters removed) to the
+      URL it is cached under: requests mapped to one URL share its entries.
+    - ``mode``: the session's default mode (``httpcache.settings`` for a block of code);
+      ``raise_on_miss``: ``only-if-cached`` / ``offline`` raise ``CacheMissError`` rather than
+      answer 504.
     """
 
     shared: bool = False
@@ -90,9 +115,64 @@ class CacheOptions:
     cacheable_status_codes: Optional[frozenset[int]] = None
     cacheable_methods: tuple[str, ...] = ("GET", "HEAD")
     revalidate: bool = True
+    expire_after: Union[float, timedelta, None] = None
+    urls_expire_after: UrlRulesArg = ()
+    max_ttl: Union[float, timedelta, None] = None
+    filter_fn: Optional[Callable[[Any], bool]] = None
+    ignored_parameters: tuple[str, ...] = ()
+    match_headers: tuple[str, ...] = ()
+    mode: str = "default"
+    raise_on_miss: bool = False
+    key_fn: Optional[Callable[[str], str]] = None
+    # Derived once, when the options are built (compiled patterns, normalised names): set on
+    # the instance by __post_init__, not fields (the options are the fields above).
+    _expire_after: ClassVar[Optional[float]] = None
+    _max_ttl: ClassVar[Optional[float]] = None
+    _url_rules: ClassVar[tuple[UrlRule, ...]] = ()
+    _ignored_query: ClassVar[frozenset[str]] = frozenset()
+    _ignored_headers: ClassVar[frozenset[str]] = frozenset()
+    _match_headers: ClassVar[tuple[str, ...]] = ()
+    #: any expiry override (expire_after, urls_expire_after, max_ttl): the policy's one check
+    _overrides: ClassVar[bool] = False
+    #: "POST" in cacheable_methods: POST responses are looked up and stored, keyed by body
+    _post_cacheable: ClassVar[bool] = False
+    #: ignored_parameters or key_fn: the request the cache sees is rewritten (policy.cache_view)
+    _rewrites: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
+        self._check_rfc_options()
         _check_compat_options(self)
+        derive = functools.partial(object.__setattr__, self)  # derived fields, at construction only
+        if self.expire_after is not None:
+            derive("_expire_after", lifetime_seconds(self.expire_after, "expire_after"))
+        if self.max_ttl is not None:
+            derive("_max_ttl", lifetime_seconds(self.max_ttl, "max_ttl"))
+        pairs = compile_rules(self.urls_expire_after)
+        derive("urls_expire_after", pairs)
+        derive("_url_rules", url_rules(pairs))
+        derive("_overrides", bool(pairs) or self.expire_after is not None or self.max_ttl is not None)
+        if self.filter_fn is not None and not callable(self.filter_fn):
+            raise HTTPCacheError("filter_fn must be callable (response -> bool)")
+        for option in ("ignored_parameters", "match_headers"):
+            names = getattr(self, option)
+            if isinstance(names, str) or not isinstance(names, (tuple, list, frozenset, set)):
+                raise HTTPCacheError(f"{option} must be a tuple of names")
+            if not all(isinstance(name, str) and name for name in names):
+                raise HTTPCacheError(f"{option} must be a tuple of non-empty names")
+            derive(option, tuple(names))
+        derive("_ignored_query", frozenset(self.ignored_parameters))
+        derive("_ignored_headers", frozenset(n.lower() for n in self.ignored_parameters if _is_token(n)))
+        if not all(_is_token(name) for name in self.match_headers):
+            raise HTTPCacheError("match_headers must be header field names")
+        derive("_match_headers", tuple(dict.fromkeys(name.lower() for name in self.match_headers)))
+        derive("_post_cacheable", "POST" in self.cacheable_methods)
+        if self.key_fn is not None and not callable(self.key_fn):
+            raise HTTPCacheError("key_fn must be callable (url -> the url it is cached under)")
+        derive("_rewrites", bool(self._ignored_query or self._ignored_headers or self.key_fn))
+        if self.mode not in MODES:
+            raise HTTPCacheError(f"mode must be one of {', '.join(sorted(MODES))}, not {self.mode!r}")
+
+    def _check_rfc_options(self) -> None:
         if self.coalesce_timeout < 0:
             raise HTTPCacheError("coalesce_timeout must be >= 0 (0 turns coalescing off)")
         if self.surrogate is not None:
@@ -224,6 +304,9 @@ class RequestView:
     method: str
     url: str
     headers: Headers
+    #: a POST cached by its body (``CacheOptions.cacheable_methods``): a digest of the
+    #: body, part of its key; None for every other request
+    body_key: Optional[str] = None
     facts: RequestFacts = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -330,6 +413,7 @@ class StoredResponse:
     ``vary`` holds, for each field named by the response's Vary, the normalised
     value the original request had (None when absent). ``auth`` is a digest of
     the Authorization the response was obtained with (private mode), or None.
+    ``body_key``: for a POST response cached by its body, the request's ``body_key``.
     ``facts``: what is read of it, parsed from the fields above once, when it is built
     (``replace`` builds a new one, with its own facts).
     """
@@ -344,6 +428,7 @@ class StoredResponse:
     response_time: float
     vary: Mapping[str, Optional[str]] = field(default_factory=dict)
     auth: Optional[str] = None
+    body_key: Optional[str] = None
     facts: StoredFacts = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -363,6 +448,7 @@ class StoredResponse:
             self.response_time,
             self.vary,
             self.auth,
+            self.body_key,
         )
 
     def replace(self, **changes: object) -> StoredResponse:

@@ -62,6 +62,10 @@ from ._outcomes import StaleWhileRevalidate as StaleWhileRevalidate
 from ._outcomes import Store as Store
 from ._outcomes import Unselected as Unselected
 from ._outcomes import Validate as Validate
+from ._overrides import body_key as body_key
+from ._overrides import cache_view as cache_view
+from ._overrides import default_lifetime, url_rule
+from ._overrides import keyed_url as keyed_url
 from ._ranges import range_from_stored as range_from_stored
 from ._ranges import requested_range as requested_range
 from ._ranges import stored_range as stored_range
@@ -102,8 +106,9 @@ STALE_IF_ERROR_STATUSES = frozenset({500, 502, 503, 504})
 
 
 def not_storable_reason(req: RequestView, resp: ResponseView, options: CacheOptions) -> Optional[str]:
-    """Why ``resp`` to ``req`` may not be stored (RFC 9111 §3), or None when it may."""
-    if req.method not in CACHEABLE_METHODS:
+    """Why ``resp`` to ``req`` may not be stored (RFC 9111 §3), or None when it may. A POST
+    keyed by its body (``cacheable_methods``, opt-in) is stored under the rules of a GET."""
+    if req.method not in CACHEABLE_METHODS and req.body_key is None:
         return f"method {req.method} is not cacheable (RFC 9111 §3)"
     if resp.status < 200:
         return "non-final status (RFC 9111 §3)"
@@ -115,6 +120,14 @@ def not_storable_reason(req: RequestView, resp: ResponseView, options: CacheOpti
         return "answer to a Range request that is neither 200 nor 206 (RFC 9111 §3.3)"
     if req.facts.directives.no_store:
         return "request no-store (RFC 9111 §5.2.1.5)"
+    chosen: Optional[float] = None
+    if options._overrides:
+        rule = url_rule(req.url, options)
+        if rule is not None and rule.never:
+            return "DO_NOT_CACHE for its URL (option urls_expire_after)"
+        if rule is not None and rule.force:
+            return _forced_not_storable(req, resp, options)
+        chosen = default_lifetime(rule, options)
     rd = effective_directives(resp.headers, options)
     sd = surrogate_directives(resp.headers, options)
     if sd is not None and sd.no_store:
@@ -148,7 +161,8 @@ def not_storable_reason(req: RequestView, resp: ResponseView, options: CacheOpti
         if resp.status not in HEURISTIC_STATUSES:
             return f"status {resp.status} without explicit freshness is not heuristically cacheable (RFC 9111 §3)"
         if (
-            heuristic_lifetime(resp.headers, resp.status, None, options) == 0.0
+            not chosen
+            and heuristic_lifetime(resp.headers, resp.status, None, options) == 0.0
             and not (options.revalidate and has_validator(resp.headers))  # revalidate off: no use
             and rd.stale_if_error is None
             and rd.stale_while_revalidate is None
@@ -160,12 +174,44 @@ def not_storable_reason(req: RequestView, resp: ResponseView, options: CacheOpti
     return None
 
 
+def _forced_not_storable(req: RequestView, resp: ResponseView, options: CacheOptions) -> Optional[str]:
+    """``not_storable_reason`` under a ``Force`` rule of ``urls_expire_after``: the
+    response's own no-store, no-cache, private and must-understand (RFC 9111 §3, §5.2.2)
+    are not obeyed, by the user's choice. Kept: the request's own no-store (the caller
+    asked), statuses that have a meaning to reuse (heuristically cacheable, RFC 9110
+    §15.1), Vary: * (nothing could match it, §4.1), and, in a shared cache, §3.5's
+    Authorization rule: forced caching never hands one user's response to another (in a
+    private cache the credentials keep separating entries, §4.1)."""
+    if resp.status not in HEURISTIC_STATUSES:
+        return f"status {resp.status} is not cached even when forced (RFC 9110 §15.1)"
+    if options.shared and "authorization" in req.headers:
+        return "Authorization in a shared cache: not cached even when forced (RFC 9111 §3.5)"
+    if "*" in parse_field_names(resp.headers.get("vary")):
+        return "Vary: * never matches (RFC 9111 §4.1)"
+    return None
+
+
+def forced(url: str, options: CacheOptions) -> bool:
+    """Is ``url`` under a ``Force`` rule of ``urls_expire_after`` (its response's own
+    directives not obeyed: see ``_forced_not_storable``)?"""
+    if not options._url_rules:
+        return False
+    rule = url_rule(url, options)
+    return rule is not None and rule.force
+
+
 def headers_to_store(req: RequestView, resp: ResponseView, options: CacheOptions) -> Headers:
     """The response's fields as stored: no connection-specific fields (RFC 9111 §3.1), no
     fields listed by qualified no-cache (§5.2.2.4) or, in a shared cache, private (§5.2.2.7)."""
     drop = set(HOP_BY_HOP) | set(parse_field_names(resp.headers.get("connection")))
     drop.update(fields_never_reused(resp.headers, options))
     return resp.headers.without(drop)
+
+
+def cached_by_body(req: RequestView) -> bool:
+    """Is ``req`` a POST looked up and stored by its body (``cacheable_methods``, opt-in;
+    its transport set ``body_key``)? Its answer still invalidates the URL (RFC 9111 §4.4)."""
+    return req.body_key is not None
 
 
 def post_response_as_get(req: RequestView, resp: ResponseView, options: CacheOptions) -> Optional[RequestView]:
@@ -224,11 +270,12 @@ def decide(req: RequestView, stored: Optional[StoredResponse], now: float, optio
     lifetime = freshness_lifetime(stored, options)
     fresh = lifetime > age  # §4.2
     reason: str
+    overridden = options._overrides and forced(stored.url, options)
     if rq.no_cache:
         reason = "request no-cache (RFC 9111 §5.2.1.4)"
-    elif rd.no_cache:
+    elif rd.no_cache and not overridden:
         reason = "response no-cache (RFC 9111 §5.2.2.4)"
-    elif holds_fields_never_reused(stored.headers, rd, options):
+    elif not overridden and holds_fields_never_reused(stored.headers, rd, options):
         # never served without revalidation, fresh or stale
         reason = "holds a field named by qualified no-cache or private (RFC 9111 §5.2.2.4, §5.2.2.7)"
     elif fresh:
@@ -257,6 +304,8 @@ def decide(req: RequestView, stored: Optional[StoredResponse], now: float, optio
             return StaleWhileRevalidate(age, _validators(stored, options))
     if rq.only_if_cached:
         return GatewayTimeout(f"only-if-cached and {reason} (RFC 9111 §5.2.1.7)")
+    # a POST cached by its body is sent again as it was: preconditions on a POST ask the
+    # origin another question (RFC 9110 §13.1.2)
     return Validate(_validators(stored, options), reason, stale_if_error_allowed(req, stored, age, lifetime, options))
 
 
@@ -264,7 +313,50 @@ def _validators(stored: StoredResponse, options: CacheOptions) -> tuple[tuple[st
     """The conditional fields to revalidate ``stored`` with (RFC 9111 §4.3.1); none with the
     ``revalidate=False`` option (cachecontrol's ``cache_etags=False``): the request is then
     sent as it is, and its answer replaces the stored response (§4.3.3 does not apply)."""
-    return conditional_headers(stored) if options.revalidate else ()
+    return conditional_headers(stored) if options.revalidate and stored.body_key is None else ()
+
+
+def decide_in_mode(
+    mode: str, req: RequestView, stored: Optional[StoredResponse], now: float, options: CacheOptions
+) -> Decision:
+    """``decide`` in one of the user's modes (``CacheOptions.mode``, ``httpcache.settings``):
+
+    - ``refresh``: a stored response is revalidated before it is used, as if the request
+      said ``no-cache`` (RFC 9111 §5.2.1.4): conditional when it has a validator (§4.3.1);
+    - ``only-if-cached``: as if the request said ``only-if-cached`` (§5.2.1.7): a response
+      that may be used as it is, or a 504;
+    - ``offline``: any stored response, stale ones too (a cache that cannot reach the
+      origin may serve stale, §4.2.4), except where a directive forbids serving it stale
+      (must-revalidate, no-cache...: §4.2.4's MUST NOT stands); else a 504;
+    - the other modes decide as ``decide`` (their difference is in what the engine writes
+      or whether it looks the cache up at all).
+    """
+    decision = decide(req, stored, now, options)
+    if mode == "refresh":
+        if stored is not None and isinstance(decision, (Fresh, StaleAllowed, StaleWhileRevalidate)):
+            age = current_age(stored, now)
+            allowed = stale_if_error_allowed(req, stored, age, freshness_lifetime(stored, options), options)
+            return Validate(_validators(stored, options), "mode refresh: revalidated before use", allowed)
+        return decision
+    if mode == "only-if-cached":
+        if isinstance(decision, (Miss, Validate)):
+            return GatewayTimeout(f"mode only-if-cached: {decision.reason}")
+        if isinstance(decision, StaleWhileRevalidate):  # nothing goes to the origin, not even later
+            return StaleAllowed(decision.age, "mode only-if-cached: stale-while-revalidate (RFC 5861 §3)")
+        return decision
+    if mode == "offline":
+        if isinstance(decision, Miss):
+            return GatewayTimeout(f"mode offline: {decision.reason}")
+        if stored is None or not isinstance(decision, (Validate, StaleWhileRevalidate)):
+            return decision
+        rd = stored_directives(stored, options)
+        forbidden = _stale_forbidden(rd, options)
+        if forbidden is None and holds_fields_never_reused(stored.headers, rd, options):
+            forbidden = "holds a field named by qualified no-cache or private (RFC 9111 §5.2.2.4, §5.2.2.7)"
+        if forbidden is not None and not (options._overrides and forced(stored.url, options)):
+            return GatewayTimeout(f"mode offline: not served stale: {forbidden} (RFC 9111 §4.2.4)")
+        return StaleAllowed(current_age(stored, now), "mode offline: served stale, disconnected (RFC 9111 §4.2.4)")
+    return decision
 
 
 def stale_if_error_allowed(

@@ -169,6 +169,8 @@ def dump_head(stored: StoredResponse) -> bytes:
         "vary": dict(stored.vary),
         "auth": stored.auth,
     }
+    if stored.body_key is not None:  # a POST cached by its body
+        meta["body_key"] = stored.body_key
     return _head(b"R", meta)
 
 
@@ -223,7 +225,7 @@ def _response(meta: Any, body: Union[bytes, StoredBody], url: Optional[str]) -> 
         return None
     stored_url, method, status, reason = meta.get("url"), meta.get("method"), meta.get("status"), meta.get("reason")
     request_time, response_time = meta.get("request_time"), meta.get("response_time")
-    auth = meta.get("auth")
+    auth, body_key = meta.get("auth"), meta.get("body_key")
     if not (
         type(stored_url) is str
         and type(method) is str
@@ -232,6 +234,7 @@ def _response(meta: Any, body: Union[bytes, StoredBody], url: Optional[str]) -> 
         and isinstance(request_time, (int, float))
         and isinstance(response_time, (int, float))
         and (auth is None or type(auth) is str)
+        and (body_key is None or type(body_key) is str)
     ):
         return None
     if url is not None and stored_url != url:
@@ -259,6 +262,7 @@ def _response(meta: Any, body: Union[bytes, StoredBody], url: Optional[str]) -> 
         response_time=float(response_time),
         vary=vary,
         auth=auth,
+        body_key=body_key,
     )
     return Entry(head, body)
 

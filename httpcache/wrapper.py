@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Collection, Optional
+from datetime import timedelta
+from typing import Any, Callable, Collection, Optional, Union
 
 import requests
 
+from ._rules import UrlRulesArg
 from .adapter import CacheControlAdapter, build_controller, check_adapter_arguments
 from .cache import BaseCache
 from .controller import CacheController
@@ -36,6 +38,15 @@ def CacheControl(  # noqa: N802 - the name users know
     cache_status: Optional[str] = None,
     cacheable_status_codes: Optional[Collection[int]] = None,
     revalidate: Optional[bool] = None,
+    expire_after: Union[float, timedelta, None] = None,
+    urls_expire_after: Optional[UrlRulesArg] = None,
+    max_ttl: Union[float, timedelta, None] = None,
+    filter_fn: Optional[Callable[[requests.Response], bool]] = None,
+    ignored_parameters: Optional[tuple[str, ...]] = None,
+    match_headers: Optional[tuple[str, ...]] = None,
+    mode: Optional[str] = None,
+    raise_on_miss: Optional[bool] = None,
+    key_fn: Optional[Callable[[str], str]] = None,
     options: Optional[CacheOptions] = None,
     **adapter_kwargs: Any,
 ) -> requests.Session:
@@ -61,6 +72,15 @@ def CacheControl(  # noqa: N802 - the name users know
         "heuristic": heuristic,
         "cacheable_methods": cacheable_methods or None,
         "cache_status": cache_status,
+        "expire_after": expire_after,
+        "urls_expire_after": urls_expire_after,
+        "max_ttl": max_ttl,
+        "filter_fn": filter_fn,
+        "ignored_parameters": ignored_parameters,
+        "match_headers": match_headers,
+        "mode": mode,
+        "raise_on_miss": raise_on_miss,
+        "key_fn": key_fn,
     }
     adapter_class = adapter_class or CacheControlAdapter
     if adapter_class is CacheControlAdapter:  # a subclass may take keywords of its own

@@ -20,16 +20,15 @@ PACKAGE = Path(__file__).resolve().parent.parent / "httpcache"
 LAYERS: tuple[frozenset[str], ...] = (
     # parsers and values every layer reads
     frozenset({"exceptions", "_sf", "_headers", "keys"}),
-    frozenset({"models", "_directives"}),
+    frozenset({"models", "_directives", "_rules"}),
     # the policy: RFC 9111 as pure functions and frozen decisions
-    frozenset({"_freshness", "_vary", "_ranges", "_validation", "_invalidation", "_outcomes", "policy", "_info"}),
+    frozenset({"_overrides", "_freshness", "_vary", "_ranges", "_validation", "_invalidation", "_outcomes", "policy"})
+    | {"_info"},
     # stores and the storage format: bytes in, bytes out
     frozenset({"cache", "caches", "_body", "serialize"}),
     # the shell around the store: key -> store -> format -> policy -> store
-    frozenset(
-        {"controller", "_store", "_spool", "_decoded", "_variants", "_coalesce", "_leases", "_refresh", "_tee"}
-        | {"_stats", "_inspection", "_logtext"}
-    ),
+    frozenset({"controller", "_settings", "_store", "_spool", "_decoded", "_variants", "_coalesce", "_leases"})
+    | {"_refresh", "_tee", "_stats", "_inspection", "_logtext"},
     # the flows, client-agnostic (and cachecontrol's heuristics: they read the clock)
     frozenset({"engine", "_transport", "heuristics"}),
     # the transport for requests

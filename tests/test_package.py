@@ -66,8 +66,17 @@ NON_DEFAULT_OPTIONS: dict[str, object] = {
     "cache_status": "edge-cache",
     "heuristic": ExpiresAfter(days=1),
     "cacheable_status_codes": frozenset({200, 203}),
-    "cacheable_methods": ("GET",),
     "revalidate": False,
+    "expire_after": 60.0,
+    "urls_expire_after": (("*/api/*", 30.0),),
+    "max_ttl": 3600.0,
+    "filter_fn": bool,
+    "ignored_parameters": ("api_key",),
+    "match_headers": ("accept-language",),
+    "mode": "offline",
+    "raise_on_miss": True,
+    "cacheable_methods": ("GET", "POST"),
+    "key_fn": str.lower,
 }
 
 
