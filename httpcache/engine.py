@@ -42,7 +42,7 @@ from ._transport import (
 from .controller import CacheController, Held, Lookup
 from .exceptions import CacheMissError
 from .keys import cache_key
-from .models import CacheOptions, RequestView, ResponseView
+from .models import CacheOptions, RequestView, ResponseView, StoredResponse
 
 log = logging.getLogger("httpcache")
 
@@ -104,7 +104,9 @@ class Engine(Generic[Req, Resp]):
             return self._bypassed(call, self._send(call), "not in the cacheable_methods option")
         if policy.has_preconditions(view):
             if self._cache_only(call):
-                return self._gateway_timeout(call, "only from the cache, with preconditions for the origin (RFC 9111 §5.2.1.7)")
+                return self._gateway_timeout(
+                    call, "only from the cache, with preconditions for the origin (RFC 9111 §5.2.1.7)"
+                )
             log.debug("%s %s passes through: precondition fields (RFC 9110 §13.1)", view.method, view.url)
             return self._bypassed(call, self._send(call), PRECONDITIONS)
         if "range" in view.headers:
@@ -120,7 +122,7 @@ class Engine(Generic[Req, Resp]):
         if view.method not in policy.CACHEABLE_METHODS:
             return self._unsafe(call)
         if call.mode == "disabled" or policy.has_preconditions(view) or "range" in view.headers:
-            return self.transport.forwarded(self._send(call))
+            return self._bypassed(call, self._send(call), f"mode {call.mode}: the cache is not looked up")
         return self._fetch(call)
 
     def _cache_only(self, call: Call[Req]) -> bool:
@@ -277,7 +279,9 @@ class Engine(Generic[Req, Resp]):
                         if served is not None and not damaged(entry):  # damaged: fetched instead
                             return self._partial(call, entry, served, lookup.decision.age)
         if self._cache_only(call):
-            return self._gateway_timeout(call, "only from the cache, and no stored response holds the range (RFC 9111 §5.2.1.7)")
+            return self._gateway_timeout(
+                call, "only from the cache, and no stored response holds the range (RFC 9111 §5.2.1.7)"
+            )
         return self._fetch(call)
 
     def _partial(self, call: Call[Req], entry: Entry, served: tuple[int, int, int, int], age: float) -> Resp:
@@ -344,7 +348,9 @@ class Engine(Generic[Req, Resp]):
                 elif (
                     isinstance(outcome, policy.Store)
                     and self._accepted(resp)
-                    and isinstance(self._tee_into_store(resp, refresh_view, rv, request_time, response_time), StoredResponse)
+                    and isinstance(
+                        self._tee_into_store(resp, refresh_view, rv, request_time, response_time), StoredResponse
+                    )
                 ):
                     self.transport.drain(resp)  # reading it through the tee stores it
                 else:

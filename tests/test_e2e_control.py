@@ -49,7 +49,7 @@ def _adapter(cache: DictCache, **options: Any) -> requests.Session:
 
 def _controller(cache: DictCache, **options: Any) -> requests.Session:
     sess = requests.Session()
-    sess.mount("http://", CacheControlAdapter(controller=CacheController(cache, CacheOptions(**options))))
+    sess.mount("http://", CacheControlAdapter(controller=CacheController(cache, options=CacheOptions(**options))))
     return sess
 
 

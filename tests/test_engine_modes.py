@@ -28,7 +28,7 @@ def make() -> Iterator[Make]:
     def build(options: Optional[CacheOptions] = None) -> Cache:
         clock, origin = FakeClock(), FakeOrigin()
         transport = FakeTransport(origin)
-        controller = CacheController(DictCache(), options or CacheOptions(), clock=clock)
+        controller = CacheController(DictCache(), options=options or CacheOptions(), clock=clock)
         made.append(Cache(clock, origin, transport, controller, Engine(controller, transport)))
         return made[-1]
 
