@@ -6,7 +6,7 @@ import io
 import logging
 from typing import TYPE_CHECKING, Callable, Optional
 
-from . import serialize
+from . import _values, serialize
 from ._body import Entry
 from ._store import abort
 from .cache import ValueWriter
@@ -116,10 +116,11 @@ class Spool:
             head = self._stored.replace(body_length=size)
             if controller._custom:  # the user's serializer: its format, the body whole
                 body = value[start : start + size]
-                controller.write(head, controller._value_publisher(controller.dump(head, body), Entry(head, body)))
+                value = _values.dump(controller, head, body)
+                controller.write(head, _values.value_publisher(controller, value, Entry(head, body)))
                 return
             kept = Entry(head, value[start : start + size]) if controller._memo.keeps(len(value)) else None
-            controller.write(head, controller._value_publisher(value, kept))
+            controller.write(head, _values.value_publisher(controller, value, kept))
             return
         if not self._guard(writer.write, end):
             return

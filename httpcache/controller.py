@@ -12,18 +12,17 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Collection, Iterable, Optional
 
-from . import _variants, policy, serialize
+from . import _values, _variants, policy, serialize
 from ._body import Entry, StoredBody
 from ._coalesce import _Coalescer
 from ._decoded import DecodedEntries
-from ._headers import Headers
 from ._logtext import Fallbacks, lookup_text, stored_text
 from ._refresh import _Refresher
 from ._settings import current_mode
 from ._spool import Spool
 from ._stats import CacheStats
 from ._store import StoreAccess, Value, close
-from .cache import BaseCache, DictCache, ValueReader, ValueWriter
+from .cache import BaseCache, DictCache, ValueReader
 from .exceptions import HTTPCacheError
 from .keys import cache_key, key_of_normal, normalize_url
 from .models import CacheOptions, Heuristic, RequestView, ResponseView, StoredResponse
@@ -33,8 +32,7 @@ log = logging.getLogger("httpcache")
 __all__ = ["CacheController", "Held", "Lookup"]
 
 
-#: Publishes a value under a key with an expiry hint; True if it was stored.
-_Publish = Callable[[str, Optional[float]], bool]
+_Publish = _values.Publish
 
 
 @dataclass(frozen=True)
@@ -137,90 +135,10 @@ class CacheController:
 
     # -- writing values and the store's leases -------------------------------------
 
-    def _publisher(self, entry: Entry) -> _Publish:
-        """How to write ``entry`` under a key: in one piece, or copied from its open body
-        (checked against its checksum as it is copied: a damaged body is not written)."""
-        body = entry.body
-        if self._custom:
-            whole = body if isinstance(body, bytes) else self._read_whole(body)
-            if whole is None:
-                return lambda key, ttl: False
-            return self._value_publisher(self.dump(entry.head, whole), Entry(entry.head, whole))
-        if isinstance(body, bytes):
-            return self._value_publisher(serialize.dump_response(entry.head, body), entry)
-
-        def copy(writer: ValueWriter) -> None:
-            writer.write(serialize.dump_head(entry.head))
-            crc = 0
-            for piece in body.pieces():
-                crc = serialize.checksum(piece, crc)
-                writer.write(piece)
-            body.settle(crc)  # raises OSError (the write is skipped) if the body was damaged
-            writer.write(serialize.trailer(body.length, crc))
-
-        return lambda key, ttl: self.backend.stream_into(key, ttl, copy)
-
-    def dump(self, stored: StoredResponse, body: bytes) -> bytes:
-        """A stored response as a value, in the serializer's format (``streams``: False)."""
-        if not self._custom:
-            return serialize.dump_response(stored, body)
-        return self.serializer.dumps(RequestView(stored.method, stored.url, Headers()), stored, body)
-
     @property
     def streams(self) -> bool:
         """Are values written to the store in pieces (a streaming store, the default format)?"""
         return self.backend.streaming and not self._custom
-
-    def _read_whole(self, body: StoredBody) -> Optional[bytes]:
-        """A body kept in the store, read whole and checked (None: damaged or unreadable)."""
-        try:
-            pieces, crc = [], 0
-            for piece in body.pieces():
-                crc = serialize.checksum(piece, crc)
-                pieces.append(piece)
-            body.settle(crc)
-        except OSError as exc:
-            self.backend.warn("read", body.__class__.__name__, exc)
-            return None
-        return b"".join(pieces)
-
-    def _custom_load(self, key: str, data: Value, url: str) -> Optional[Entry]:
-        """Decode a value with the user's serializer (a reader is read whole); None if it
-        fails or is not a response for ``url`` (the caller deletes it)."""
-        if isinstance(data, ValueReader):
-            reader = data
-            try:
-                data = reader.pread(reader.length, 0)
-            finally:
-                close(reader)
-        try:
-            loaded = self.serializer.loads(RequestView("GET", url, Headers()), data)  # type: ignore[arg-type]
-        except Exception as exc:  # noqa: BLE001 - the user's serializer failing: a miss
-            log.debug("the serializer's loads failed for %r: %r", key, exc)
-            return None
-        if not isinstance(loaded, tuple) or len(loaded) != 2:
-            return None
-        head, body = loaded
-        if not isinstance(head, StoredResponse) or not isinstance(body, bytes) or head.url != url:
-            return None
-        entry = Entry(head, body)
-        if isinstance(data, bytes):
-            self._memo.put(key, data, entry, read=True)
-        return entry
-
-    def _value_publisher(self, value: bytes, stored: Optional[Entry]) -> _Publish:
-        """How to write a whole ``value`` under a key; ``stored``: what it decodes to, if at
-        hand, for the memo (the next hit skips decoding it, if the store hands back this
-        object or an equal copy: see ``_decoded``)."""
-
-        def publish(key: str, ttl: Optional[float]) -> bool:
-            if not self.backend.set(key, value, ttl):
-                return False
-            if stored is not None:
-                self._memo.put(key, value, stored)
-            return True
-
-        return publish
 
     def lease(self, key: str, seconds: float) -> Optional[str]:
         """The store's lease on ``key`` (``StoreAccess.lease``)."""
@@ -309,7 +227,7 @@ class CacheController:
             return entry
         try:
             if self._custom:
-                entry = self._custom_load(key, data, url)
+                entry = _values.custom_load(self, key, data, url)
             elif isinstance(data, ValueReader):
                 entry = serialize.load_response_from(data, url)
                 if entry is not None and isinstance(entry.body, StoredBody):
@@ -453,7 +371,7 @@ class CacheController:
 
     def put(self, entry: Entry, updated: bool = False) -> bool:
         """Write ``entry`` (see ``write``)."""
-        return self.write(entry.head, self._publisher(entry), updated)
+        return self.write(entry.head, _values.publisher(self, entry), updated)
 
     def write(self, stored: StoredResponse, publish: _Publish, updated: bool = False) -> bool:
         """Write the value of ``stored`` (``publish`` writes it under a key; called once) under

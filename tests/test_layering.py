@@ -27,10 +27,10 @@ LAYERS: tuple[frozenset[str], ...] = (
     # stores and the storage format: bytes in, bytes out
     frozenset({"cache", "caches", "_body", "serialize"}),
     # the shell around the store: key -> store -> format -> policy -> store
-    frozenset({"controller", "_settings", "_store", "_spool", "_decoded", "_variants", "_coalesce", "_leases"})
-    | {"_refresh", "_tee", "_stats", "_inspection", "_logtext"},
+    frozenset({"controller", "_settings", "_store", "_spool", "_decoded", "_variants", "_values", "_coalesce"})
+    | {"_leases", "_refresh", "_tee", "_stats", "_inspection", "_logtext"},
     # the flows, client-agnostic (and cachecontrol's heuristics: they read the clock)
-    frozenset({"engine", "_transport", "heuristics"}),
+    frozenset({"engine", "_answers", "_transport", "heuristics"}),
     # the transport for requests
     frozenset({"adapter", "_messages"}),
     # entry points
