@@ -255,7 +255,18 @@ class Answers(Generic[Req, Resp]):
         with ``options.cache_status``, an RFC 9211 ``Cache-Status`` member too)."""
         ctl, view = self.controller, call.view
         info = CacheInfo(
-            outcome, reason, view.method, view.url, ctl.clock(), ctl.options, stored, age, collapsed, from_cache
+            outcome,
+            reason,
+            view.method,
+            view.url,
+            ctl.clock(),
+            ctl.options,
+            stored,
+            age,
+            collapsed,
+            from_cache,
+            call.fwd,
+            view.body_key,
         )
         ctl.stats.record(info, body)
         name = ctl.options.cache_status

@@ -9,6 +9,7 @@ so a hit pays for none of it unless someone looks.
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 from ._freshness import current_age, freshness_lifetime
@@ -26,12 +27,13 @@ OUTCOMES: dict[str, str] = {
     "stale_on_error": "the origin failed and stale-if-error allowed the stored response (RFC 5861 §4)",
     "miss_stored": "nothing usable stored: fetched, and stored as it is read (§3)",
     "miss_not_stored": "nothing usable stored: fetched, and not stored (the reason says why)",
-    "bypassed": "the cache did not look: an unsafe method or a request with preconditions (§4, §4.4)",
+    "bypassed": "the cache did not look: an unsafe method, preconditions, a method not cached, mode disabled (§4, §4.4)",
     "only_if_cached": "only-if-cached and nothing usable stored: a 504 (§5.2.1.7)",
 }
 
 _FROM_CACHE = frozenset({"hit", "stale", "revalidated", "stale_on_error"})
-#: RFC 9211 §2.2 ``fwd`` parameter for outcomes that went forward.
+#: RFC 9211 §2.2 ``fwd`` parameter for outcomes that went forward (unless the engine knew
+#: better: ``vary-miss``, ``request``, ``method``); an only-if-cached 504 went nowhere.
 _FWD = {
     "revalidated": "stale",
     "refetched": "stale",
@@ -62,7 +64,9 @@ class CacheInfo:
     """
 
     __slots__ = (
+        "_body_key",
         "_from_cache",
+        "_fwd",
         "_method",
         "_options",
         "_stored",
@@ -86,6 +90,8 @@ class CacheInfo:
     _stored: Optional[StoredResponse]
     _from_cache: bool
     _ttl: Optional[float]
+    _fwd: Optional[str]
+    _body_key: Optional[str]
 
     def __init__(
         self,
@@ -99,6 +105,8 @@ class CacheInfo:
         age: Optional[float] = None,
         collapsed: bool = False,
         from_cache: Optional[bool] = None,
+        fwd: Optional[str] = None,
+        body_key: Optional[str] = None,
     ) -> None:
         setter = object.__setattr__
         setter(self, "outcome", outcome)
@@ -111,6 +119,8 @@ class CacheInfo:
         setter(self, "age", age)
         setter(self, "collapsed", collapsed)
         setter(self, "_from_cache", outcome in _FROM_CACHE if from_cache is None else from_cache)
+        setter(self, "_fwd", fwd)
+        setter(self, "_body_key", body_key)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"CacheInfo is read-only: cannot set {name!r}")
@@ -124,7 +134,7 @@ class CacheInfo:
 
     @property
     def key(self) -> str:
-        return cache_key(self._method, self._url)
+        return cache_key(self._method, self._url, False, self._body_key)
 
     @property
     def stored_at(self) -> Optional[float]:
@@ -156,14 +166,12 @@ class CacheInfo:
         parts = [name]
         if self.outcome in ("hit", "stale"):
             parts.append("hit")
-        elif self.outcome == "only_if_cached":
-            parts.append("fwd=request")  # §2.2: forwarding was what the request ruled out
-        else:
-            parts.append("fwd=" + _FWD.get(self.outcome, "uri-miss"))
+        elif self.outcome != "only_if_cached":  # a 504 of our own went nowhere: no fwd
+            parts.append("fwd=" + (self._fwd or _FWD.get(self.outcome, "miss")))
             if self.outcome == "revalidated":
                 parts.append("fwd-status=304")
         ttl = self.ttl
-        if ttl is not None and self.outcome != "bypassed":
+        if ttl is not None and math.isfinite(ttl) and self.outcome != "bypassed":
             parts.append(f"ttl={round(ttl)}")
         if self.outcome in ("miss_stored", "refetched") and self._stored is not None:
             parts.append("stored")

@@ -51,11 +51,15 @@ class Validate:
     """Forward the request, with these conditional fields (§4.3.1; may be none).
 
     ``stale_if_error``: the stored response may be served if the origin fails (RFC 5861 §4).
+    ``requested``: it was fresh, and the request asked for validation all the same.
     """
 
     headers: tuple[tuple[str, str], ...]
     reason: str
     stale_if_error: bool = False
+    #: the stored response was fresh: the request (its directives, or its mode) asked for
+    #: it to be validated (RFC 9211 §2.2 ``fwd=request``)
+    requested: bool = False
 
 
 @dataclass(frozen=True)

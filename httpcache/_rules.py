@@ -7,6 +7,7 @@ in the policy (``_overrides``); here they are only validated and compiled.
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -91,8 +92,11 @@ def lifetime_seconds(value: object, option: str) -> float:
         seconds = float(value)
     else:
         raise HTTPCacheError(f"{option} must be a number of seconds or a timedelta, not {value!r}")
-    if not seconds >= 0:  # NaN too
-        raise HTTPCacheError(f"{option} must be >= 0 seconds, not {value!r}")
+    if not 0 <= seconds < math.inf:  # NaN too
+        raise HTTPCacheError(
+            f"{option} must be a finite number of seconds >= 0, not {value!r} (for 'never expires', "
+            "give a long lifetime such as timedelta(days=3650))"
+        )
     return seconds
 
 

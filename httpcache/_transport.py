@@ -32,13 +32,15 @@ class Call(Generic[Req]):
     it needs to send it), the policy's view of it, whether the caller streams the body,
     and how long the caller is prepared to wait (its timeout, as one bound in seconds;
     None: no bound). ``mode``: the mode it is made in (``httpcache.settings``), set by the
-    engine."""
+    engine; ``fwd``: why it goes forward where the cache knows more than the outcome says
+    (RFC 9211 §2.2: ``vary-miss``, ``request``, ``method``), set by the engine."""
 
     request: Req
     view: RequestView
     stream: bool = False
     wait_bound: Optional[float] = None
     mode: str = "default"
+    fwd: Optional[str] = None
 
 
 class Transport(Protocol[Req, Resp]):

@@ -44,6 +44,9 @@ class Lookup:
 
     entry: Optional[Entry]
     decision: policy.Decision
+    #: responses are stored for the URL, but none for this request's Vary values or
+    #: credentials (RFC 9111 §4.1; RFC 9211 §2.2 ``fwd=vary-miss``)
+    vary_miss: bool = False
 
     @property
     def stored(self) -> Optional[StoredResponse]:
@@ -160,11 +163,16 @@ class CacheController:
     def candidates(self, req: RequestView, method: str, partial: bool = False) -> list[Entry]:
         """Stored entries for ``method`` at the request's URL that match its Vary (§4.1);
         ``partial``: the stored 206 responses instead (§3.3). The caller owns them."""
+        return self._candidates(req, method, partial)[0]
+
+    def _candidates(self, req: RequestView, method: str, partial: bool = False) -> tuple[list[Entry], bool]:
+        """``candidates``, and whether something is stored at the URL's key that does not
+        match the request (a Vary variant or credentials of others: a "vary miss")."""
         url = normalize_url(req.url)
         key = key_of_normal(method, url, partial, req.body_key if method == req.method else None)
         data = self.backend.open(key)
         if data is None:
-            return []
+            return [], False
         entry = self._memoised(key, data, url)
         try:
             kind = "R" if entry is not None else serialize.kind_of(data)
@@ -173,21 +181,21 @@ class CacheController:
         except Exception as exc:  # noqa: BLE001 - a reader failing is a miss
             close(data)
             self.backend.warn("read", key, exc)
-            return []
+            return [], False
         if kind == "R":
             if entry is None:
                 entry = self._load(key, data, url, memo_checked=True)
-            if entry is None:
-                return []
+            if entry is None:  # unusable: deleted, a plain miss
+                return [], False
             if policy.variant_matches(req, entry.head, self.options):
-                return [entry]
+                return [entry], False
             entry.close()
-            return []
+            return [], True
         if kind == "I":
             refs = serialize.load_index(self._whole(data), url)
             if refs is None:
                 self._drop_corrupt(key, "undecodable variant index")
-                return []
+                return [], False
             auth = policy.request_auth_digest(req, self.options)
             found: list[Entry] = []
             for ref in refs:
@@ -205,10 +213,10 @@ class CacheController:
                     found.append(entry)
                 else:
                     entry.close()
-            return found
+            return found, not found
         close(data)
         self._drop_corrupt(key, "not an httpcache entry of this version")
-        return []
+        return [], False
 
     def _memoised(self, key: str, data: Value, url: str) -> Optional[Entry]:
         """The decoded entry for ``data`` if it is the very value decoded before."""
@@ -281,12 +289,13 @@ class CacheController:
                 if isinstance(decision, (policy.Fresh, policy.StaleAllowed)):
                     return Lookup(from_get, decision)
                 from_get.close()
-        entry = self._most_recent(self.candidates(req, req.method))
+        found, vary_miss = self._candidates(req, req.method)
+        entry = self._most_recent(found)
         decision = decide(req, None if entry is None else entry.head, now, self.options)
         if log.isEnabledFor(logging.DEBUG):
             said = lookup_text(decision, None if entry is None else entry.head, now, self.options)
             log.debug("%s %s: %s", req.method, req.url, said)
-        return Lookup(entry, decision)
+        return Lookup(entry, decision, vary_miss)
 
     @staticmethod
     def _most_recent(found: list[Entry]) -> Optional[Entry]:

@@ -120,7 +120,7 @@ class Engine(Answers[Req, Resp]):
             return self._unsafe(call)
         if call.mode == "disabled" or policy.has_preconditions(view) or "range" in view.headers:
             return self._bypassed(call, self._send(call), f"mode {call.mode}: the cache is not looked up")
-        return self._fetch(call)
+        return self._fetch(dataclasses.replace(call, fwd="request"))  # force-refresh
 
     def _cache_only(self, call: Call[Req]) -> bool:
         """May the request be answered only from the cache (RFC 9111 §5.2.1.7, or its mode)?"""
@@ -129,7 +129,7 @@ class Engine(Answers[Req, Resp]):
     def _dispatch(self, call: Call[Req], lookup: Lookup) -> Resp:
         decision, entry = lookup.decision, lookup.entry
         if isinstance(decision, policy.Miss):
-            return self._fetch_coalesced(call)
+            return self._fetch_coalesced(dataclasses.replace(call, fwd="vary-miss") if lookup.vary_miss else call)
         if isinstance(decision, policy.GatewayTimeout):
             return self._gateway_timeout(call, decision.reason)
         if entry is None:  # every other decision is about a stored response
@@ -143,7 +143,9 @@ class Engine(Answers[Req, Resp]):
                 self._refresh_later(call, entry, decision)
             return self._serve(call, entry, decision.age, "stale", SWR)
         if isinstance(decision, policy.Validate):
-            return self._validate(call, entry, decision)
+            return self._validate(
+                dataclasses.replace(call, fwd="request") if decision.requested else call, entry, decision
+            )
         raise AssertionError(decision)
 
     # -- sending ----------------------------------------------------------------------
@@ -170,8 +172,7 @@ class Engine(Answers[Req, Resp]):
         as_get = policy.post_response_as_get(view, rv, ctl.options) if call.mode != "disabled" else None
         if as_get is not None and self._accepted(resp):
             self._tee_into_store(resp, as_get, rv, request_time, ctl.clock())
-        return self._bypassed(call, resp, NOT_CACHED_METHOD, rv)
-
+        return self._bypassed(dataclasses.replace(call, fwd="method"), resp, NOT_CACHED_METHOD, rv)
 
     def _fetch(self, call: Call[Req], coalesce_key: Optional[str] = None) -> Resp:
         request_time = self.controller.clock()

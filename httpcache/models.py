@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from types import MappingProxyType
@@ -173,8 +174,8 @@ class CacheOptions:
             raise HTTPCacheError(f"mode must be one of {', '.join(sorted(MODES))}, not {self.mode!r}")
 
     def _check_rfc_options(self) -> None:
-        if self.coalesce_timeout < 0:
-            raise HTTPCacheError("coalesce_timeout must be >= 0 (0 turns coalescing off)")
+        if not 0 <= self.coalesce_timeout < math.inf:  # NaN too
+            raise HTTPCacheError("coalesce_timeout must be a finite number >= 0 (0 turns coalescing off)")
         if self.surrogate is not None:
             if not self.shared:
                 raise HTTPCacheError("surrogate needs shared=True: a surrogate is a shared cache")
@@ -187,9 +188,9 @@ class CacheOptions:
             raise HTTPCacheError("targeted_fields must be a tuple of field names other than Cache-Control")
         if not 0.0 <= self.heuristic_fraction <= 1.0:
             raise HTTPCacheError("heuristic_fraction must be between 0 and 1")
-        if self.heuristic_max < 0:
-            raise HTTPCacheError("heuristic_max must be >= 0")
-        if not self.permanent_redirect_lifetime >= 0:  # NaN too
+        if not 0 <= self.heuristic_max < math.inf:  # NaN too
+            raise HTTPCacheError("heuristic_max must be a finite number of seconds >= 0")
+        if not 0 <= self.permanent_redirect_lifetime < math.inf:  # NaN too
             raise HTTPCacheError("permanent_redirect_lifetime must be >= 0 (0 turns it off)")
         if self.cache_status is not None and not _is_sf_token(self.cache_status):
             raise HTTPCacheError("cache_status must be a cache's name, an RFC 8941 token such as 'httpcache'")

@@ -306,7 +306,30 @@ def decide(req: RequestView, stored: Optional[StoredResponse], now: float, optio
         return GatewayTimeout(f"only-if-cached and {reason} (RFC 9111 §5.2.1.7)")
     # a POST cached by its body is sent again as it was: preconditions on a POST ask the
     # origin another question (RFC 9110 §13.1.2)
-    return Validate(_validators(stored, options), reason, stale_if_error_allowed(req, stored, age, lifetime, options))
+    allowed = stale_if_error_allowed(req, stored, age, lifetime, options)
+    return Validate(
+        _validators(stored, options), reason, allowed, fresh and (rq.no_cache or reason.startswith(_BY_REQUEST))
+    )
+
+
+#: The reasons, among ``decide``'s, of a fresh response the request asked to validate.
+_BY_REQUEST = ("older than request max-age", "not fresh for request min-fresh")
+
+
+def _store_reason(req: RequestView, options: CacheOptions) -> str:
+    """Why a response is stored (RFC 9111 §3), naming the user's rule where one decides."""
+    if not options._overrides:
+        return "storable (RFC 9111 §3)"
+    rule = url_rule(req.url, options)
+    if rule is not None and rule.force:
+        return "stored by a Force rule of option urls_expire_after, whatever its directives (departs from RFC 9111 §3)"
+    notes = []
+    if default_lifetime(rule, options) is not None:
+        option = "urls_expire_after" if rule is not None and rule.lifetime is not None else "expire_after"
+        notes.append(f"without explicit freshness its lifetime is option {option}'s (in place of §4.2.2)")
+    if options._max_ttl is not None:
+        notes.append("its lifetime at most option max_ttl")
+    return "; ".join(["storable (RFC 9111 §3)", *notes])
 
 
 def _validators(stored: StoredResponse, options: CacheOptions) -> tuple[tuple[str, str], ...]:
@@ -336,7 +359,7 @@ def decide_in_mode(
         if stored is not None and isinstance(decision, (Fresh, StaleAllowed, StaleWhileRevalidate)):
             age = current_age(stored, now)
             allowed = stale_if_error_allowed(req, stored, age, freshness_lifetime(stored, options), options)
-            return Validate(_validators(stored, options), "mode refresh: revalidated before use", allowed)
+            return Validate(_validators(stored, options), "mode refresh: revalidated before use", allowed, True)
         return decision
     if mode == "only-if-cached":
         if isinstance(decision, (Miss, Validate)):
@@ -429,7 +452,7 @@ def after_response(
         return ServeStale(stored, current_age(stored, now), f"origin error {resp.status}: stale-if-error (RFC 5861 §4)")
     reason = not_storable_reason(req, resp, options)
     if reason is None:
-        return Store("storable (RFC 9111 §3)")
+        return Store(_store_reason(req, options))
     # a newer answer makes it obsolete; a server error says nothing of the resource (a 304
     # to a stored response never comes here)
     return PassThrough(reason, stored if stored is not None and resp.status < 500 else None)

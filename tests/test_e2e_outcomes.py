@@ -269,3 +269,86 @@ def test_collapsed_requests_are_told(origin: Origin) -> None:
     collapsed = [i for i in infos if i.collapsed]
     assert collapsed and all(i.from_cache for i in collapsed)
     assert controller_of(sess).stats.snapshot().collapsed == len(collapsed)
+
+
+def _member(resp: requests.Response) -> str:
+    """Our (the last) member of the response's Cache-Status (RFC 9211 §2)."""
+    return resp.headers["Cache-Status"].split(", ")[-1]
+
+
+def test_cache_status_says_why_it_went_forward(origin: Origin, status_session: requests.Session) -> None:
+    # a Vary variant of another request is stored: vary-miss (RFC 9211 §2.2)
+    origin.route("/v", Reply(200, [*FRESH_60, ("Vary", "Accept-Language")], b"v"))
+    status_session.get(origin.url("/v"), headers={"Accept-Language": "en"})
+    other = status_session.get(origin.url("/v"), headers={"Accept-Language": "fr"})
+    assert origin.count("/v") == 2 and _member(other).startswith("httpcache; fwd=vary-miss;")
+    assert info_of(other).outcome == "miss_stored"
+    # a fresh response the request asked to revalidate: request
+    origin.route("/r", validating(b"r", FRESH_60, etag='"r"'))
+    status_session.get(origin.url("/r"))
+    again = status_session.get(origin.url("/r"), headers={"Cache-Control": "no-cache"})
+    assert origin.count("/r") == 2 and _member(again).startswith("httpcache; fwd=request; fwd-status=304;")
+    # a stale one: stale
+    origin.route("/s", validating(b"s", [("Cache-Control", "max-age=0")], etag='"s"'))
+    status_session.get(origin.url("/s"))
+    assert _member(status_session.get(origin.url("/s"))).startswith("httpcache; fwd=stale; fwd-status=304;")
+    # an unsafe method: method
+    assert _member(status_session.put(origin.url("/s"), data=b"x")).startswith("httpcache; fwd=method;")
+    # only-if-cached with nothing stored went nowhere: no fwd, no hit
+    none = status_session.get(origin.url("/none"), headers={"Cache-Control": "only-if-cached"})
+    assert none.status_code == 504 and origin.count("/none") == 0
+    assert _member(none).startswith("httpcache; detail=")
+
+
+def test_force_refresh_is_told_as_asked_by_the_request(origin: Origin, status_session: requests.Session) -> None:
+    import httpcache
+
+    origin.route("/f", Reply(200, FRESH_60, b"f"))
+    status_session.get(origin.url("/f"))
+    with httpcache.settings(mode="force-refresh"):
+        resp = status_session.get(origin.url("/f"))
+    assert origin.count("/f") == 2 and _member(resp).startswith("httpcache; fwd=request;")
+
+
+def test_the_key_of_a_post_cached_by_its_body_is_its_own(origin: Origin) -> None:
+    origin.route("/g", Reply(200, FRESH_60, b"{}"))
+    sess = requests.Session()
+    sess.trust_env = False
+    CacheControl(sess, cacheable_methods=("GET", "HEAD", "POST"))
+    one = info_of(sess.post(origin.url("/g"), json={"q": 1}))
+    two = info_of(sess.post(origin.url("/g"), json={"q": 2}))
+    assert one.key != two.key and one.key.startswith("POST ") and "#body=" in one.key
+    assert info_of(sess.post(origin.url("/g"), json={"q": 1})).key == one.key
+    assert origin.count("/g") == 2
+
+
+def test_the_reason_names_the_users_rule(origin: Origin) -> None:
+    from httpcache import Force
+
+    origin.route("/ns", Reply(200, [("Cache-Control", "no-store, private")], b"n"))
+    origin.route("/plain", Reply(200, [("Content-Type", "text/plain")], b"p"))
+    sess = requests.Session()
+    sess.trust_env = False
+    CacheControl(sess, expire_after=30, urls_expire_after={"*/ns": Force(60)})
+    forced = info_of(sess.get(origin.url("/ns")))
+    assert forced.outcome == "miss_stored" and "Force rule" in forced.reason
+    plain = info_of(sess.get(origin.url("/plain")))
+    assert plain.outcome == "miss_stored" and "expire_after" in plain.reason
+    assert info_of(sess.get(origin.url("/plain"))).outcome == "hit"
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"expire_after": float("inf")},
+        {"max_ttl": float("nan")},
+        {"urls_expire_after": {"*": float("inf")}},
+        {"heuristic_max": float("nan")},
+        {"heuristic_max": float("inf")},
+        {"coalesce_timeout": float("nan")},
+        {"permanent_redirect_lifetime": float("inf")},
+    ],
+)
+def test_non_finite_lifetimes_are_refused_when_built(option: dict[str, object]) -> None:
+    with pytest.raises(HTTPCacheError, match=next(iter(option))):
+        CacheControl(requests.Session(), **option)  # type: ignore[arg-type]
