@@ -27,7 +27,7 @@ OUTCOMES: dict[str, str] = {
     "stale_on_error": "the origin failed and stale-if-error allowed the stored response (RFC 5861 §4)",
     "miss_stored": "nothing usable stored: fetched, and stored as it is read (§3)",
     "miss_not_stored": "nothing usable stored: fetched, and not stored (the reason says why)",
-    "bypassed": "the cache did not look: an unsafe method, preconditions, a method not cached, mode disabled (§4, §4.4)",
+    "bypassed": "the cache did not look: unsafe method, preconditions, method not cached, mode disabled (§4, §4.4)",
     "only_if_cached": "only-if-cached and nothing usable stored: a 504 (§5.2.1.7)",
 }
 
