@@ -425,7 +425,7 @@ class CacheController:
         if self.read_only():
             return
         if self.options.key_fn is not None:
-            urls = [policy.keyed_url(url, self.options) for url in urls]
+            urls = [self._keyed(url) for url in urls]
         for url in urls:
             for method, partial in (("GET", False), ("HEAD", False), ("GET", True)):
                 key = cache_key(method, url, partial)
@@ -433,6 +433,14 @@ class CacheController:
                     _variants.drop_all(self, key)
                 log.debug("invalidated %s %s (RFC 9111 §4.4)", method, url)
             self.stats.add("invalidations")
+
+    def _keyed(self, url: str) -> str:
+        """``key_fn``'s URL for ``url``; ``url`` itself (warned) if the user's function fails."""
+        try:
+            return policy.keyed_url(url, self.options)
+        except Exception as exc:  # noqa: BLE001 - a user's function failing: the URL as it is
+            self.fallback(logging.WARNING, "option key_fn failed (%s): %s; used the URL as it is", exc, url)
+            return url
 
     def freshen(
         self,

@@ -83,7 +83,13 @@ class Engine(Answers[Req, Resp]):
     def _handle(self, call: Call[Req], block: Optional[_settings.Settings]) -> Resp:
         options = self.controller.options
         if options._rewrites:
-            view = policy.cache_view(call.view, options)
+            try:
+                view = policy.cache_view(call.view, options)
+            except Exception as exc:  # noqa: BLE001 - a user's key_fn failing: not cached, sent
+                self.controller.fallback(
+                    logging.WARNING, "option key_fn failed (%s): %s went to the origin, uncached", exc, call.view.url
+                )
+                return self._bypassed(call, self._send(call), f"option key_fn failed: {type(exc).__name__}")
             call = call if view is call.view else dataclasses.replace(call, view=view)
         mode = options.mode if block is None or block.mode is None else block.mode
         if mode != "default":

@@ -472,11 +472,18 @@ def test_key_fn_is_the_key_of_lookups_writes_and_invalidation(origin: Origin, bu
     assert from_cache(sess.get(origin.url("/search?a=1&b=2"))) is False
 
 
-def test_a_key_fn_returning_no_str_is_named(origin: Origin, build: Build) -> None:
+@pytest.mark.parametrize("key_fn", [lambda url: None, lambda url: 1 / 0], ids=["returns-none", "raises"])
+def test_a_failing_key_fn_never_breaks_a_request(
+    origin: Origin, build: Build, key_fn: object, caplog: pytest.LogCaptureFixture
+) -> None:
     origin.route("/x", Reply(200, MAX_AGE, b"x"))
-    sess = build(key_fn=lambda url: None)
-    with pytest.raises(HTTPCacheError, match="key_fn"):
-        sess.get(origin.url("/x"))
+    sess = build(key_fn=key_fn)
+    with caplog.at_level("WARNING", logger="httpcache"):
+        first, second = sess.get(origin.url("/x")), sess.get(origin.url("/x"))
+    assert first.content == second.content == b"x" and origin.count("/x") == 2  # sent, not cached
+    assert first.cache_info.outcome == "bypassed" and "key_fn" in first.cache_info.reason  # type: ignore[attr-defined]
+    assert sum("key_fn failed" in r.getMessage() for r in caplog.records) == 1  # once, not per request
+    assert sess.put(origin.url("/x"), data=b"y").status_code == 200  # an unsafe request too
 
 
 def test_raise_on_miss_applies_to_the_requests_own_only_if_cached(origin: Origin, build: Build) -> None:
