@@ -10,6 +10,7 @@ so a hit pays for none of it unless someone looks.
 from __future__ import annotations
 
 import math
+from operator import itemgetter
 from typing import Optional
 
 from ._freshness import current_age, freshness_lifetime
@@ -31,6 +32,7 @@ OUTCOMES: dict[str, str] = {
     "only_if_cached": "only-if-cached and nothing usable stored: a 504 (§5.2.1.7)",
 }
 
+_new_tuple = tuple.__new__
 _FROM_CACHE = frozenset({"hit", "stale", "revalidated", "stale_on_error"})
 #: RFC 9211 §2.2 ``fwd`` parameter for outcomes that went forward (unless the engine knew
 #: better: ``vary-miss``, ``request``, ``method``); an only-if-cached 504 went nowhere.
@@ -44,7 +46,7 @@ _FWD = {
 }
 
 
-class CacheInfo:
+class CacheInfo(tuple):  # type: ignore[type-arg]
     """What the cache did with one request (read-only).
 
     - ``outcome``: one of ``OUTCOMES`` (``"hit"``, ``"stale"``, ``"revalidated"``,
@@ -63,38 +65,10 @@ class CacheInfo:
     - ``at``: when it was handed over (seconds since the epoch).
     """
 
-    __slots__ = (
-        "_body_key",
-        "_from_cache",
-        "_fwd",
-        "_method",
-        "_options",
-        "_stored",
-        "_ttl",
-        "_url",
-        "age",
-        "at",
-        "collapsed",
-        "outcome",
-        "reason",
-    )
+    __slots__ = ()
 
-    outcome: str
-    reason: str
-    age: Optional[float]
-    collapsed: bool
-    at: float
-    _method: str
-    _url: str
-    _options: CacheOptions
-    _stored: Optional[StoredResponse]
-    _from_cache: bool
-    _ttl: Optional[float]
-    _fwd: Optional[str]
-    _body_key: Optional[str]
-
-    def __init__(
-        self,
+    def __new__(
+        cls,
         outcome: str,
         reason: str,
         method: str,
@@ -107,34 +81,29 @@ class CacheInfo:
         from_cache: Optional[bool] = None,
         fwd: Optional[str] = None,
         body_key: Optional[str] = None,
-    ) -> None:
-        setter = object.__setattr__
-        setter(self, "outcome", outcome)
-        setter(self, "reason", reason)
-        setter(self, "_method", method)
-        setter(self, "_url", url)
-        setter(self, "at", at)
-        setter(self, "_options", options)
-        setter(self, "_stored", stored)
-        setter(self, "age", age)
-        setter(self, "collapsed", collapsed)
-        setter(self, "_from_cache", outcome in _FROM_CACHE if from_cache is None else from_cache)
-        setter(self, "_fwd", fwd)
-        setter(self, "_body_key", body_key)
+    ) -> CacheInfo:
+        # a tuple underneath: made in one step on every response, read-only by construction
+        told = outcome in _FROM_CACHE if from_cache is None else from_cache
+        return _new_tuple(cls, (outcome, reason, age, collapsed, at, told, method, url, options, stored, fwd, body_key))
 
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"CacheInfo is read-only: cannot set {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"CacheInfo is read-only: cannot delete {name!r}")
-
-    @property
-    def from_cache(self) -> bool:
-        return self._from_cache
+    outcome: str = property(itemgetter(0))  # type: ignore[assignment]
+    reason: str = property(itemgetter(1))  # type: ignore[assignment]
+    age: Optional[float] = property(itemgetter(2))  # type: ignore[assignment]
+    collapsed: bool = property(itemgetter(3))  # type: ignore[assignment]
+    at: float = property(itemgetter(4))  # type: ignore[assignment]
+    from_cache: bool = property(itemgetter(5))  # type: ignore[assignment]
 
     @property
     def key(self) -> str:
-        return cache_key(self._method, self._url, False, self._body_key)
+        return cache_key(self[6], self[7], False, self[11])
+
+    @property
+    def _stored(self) -> Optional[StoredResponse]:
+        return self[9]  # type: ignore[no-any-return]
+
+    @property
+    def _fwd(self) -> Optional[str]:
+        return self[10]  # type: ignore[no-any-return]
 
     @property
     def stored_at(self) -> Optional[float]:
@@ -143,17 +112,11 @@ class CacheInfo:
     @property
     def ttl(self) -> Optional[float]:
         """Seconds left fresh at ``at`` (RFC 9111 §4.2: lifetime minus current age)."""
-        try:
-            return self._ttl
-        except AttributeError:
-            pass
-        ttl: Optional[float] = None
         stored = self._stored
-        if stored is not None:
-            age = current_age(stored, self.at) if self.age is None else self.age
-            ttl = freshness_lifetime(stored, self._options) - age
-        object.__setattr__(self, "_ttl", ttl)
-        return ttl
+        if stored is None:
+            return None
+        age = current_age(stored, self.at) if self.age is None else self.age
+        return freshness_lifetime(stored, self[8]) - age
 
     @property
     def expires(self) -> Optional[float]:
