@@ -7,6 +7,7 @@ cachecontrol's settable adapter attributes, ``heuristic`` and ``cacheable_method
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
@@ -225,7 +226,7 @@ def test_a_bad_field_is_left_out_with_one_warning(
     fields: Any, origin: Origin, plain: requests.Session, caplog: pytest.LogCaptureFixture
 ) -> None:
     origin.route("/a", Reply(200, [], b"x"))
-    heuristic_class = type(f"Bad{abs(hash(repr(fields)))}", (_Returns,), {})  # its own warn-once slot
+    heuristic_class = type(f"Bad{uuid.uuid4().hex}", (_Returns,), {})  # its own warn-once slot
     sess = CacheControl(plain, heuristic=heuristic_class(fields))
     with caplog.at_level(logging.WARNING, logger="httpcache"):
         first = _get(sess, origin.url("/a"))
