@@ -279,6 +279,9 @@ def test_setting_the_heuristic_on_an_adapter(origin: Origin, plain: requests.Ses
     assert isinstance(other, CacheControlAdapter) and other.heuristic is heuristic
     _get(sess, origin.url("/a"))
     assert from_cache(_get(sess, origin.url("/a"))) and origin.count("/a") == 3
+    with pytest.raises(HTTPCacheError, match="heuristic"):
+        adapter.heuristic = object()  # type: ignore[assignment]
+    assert adapter.heuristic is heuristic
     adapter.heuristic = None
     assert adapter.controller.options.heuristic is None
 
