@@ -42,6 +42,7 @@ from .cache import BaseCache
 from .controller import CacheController
 from .engine import BACKGROUND_TIMEOUT, PIECE, Body, Call, Engine, Fields
 from .exceptions import HTTPCacheError, UnknownOptionError
+from .heuristics import clean_fields
 from .models import CacheOptions, Heuristic, RequestView, ResponseView, StoredResponse
 from .serialize import Serializer
 
@@ -192,6 +193,8 @@ def build_controller(
     """The controller of ``CacheControl`` and ``CacheControlAdapter``: ``options`` (default
     ``CacheOptions()``) with each option given replacing its field, built the way
     cachecontrol builds one (``controller_class(cache, cache_etags=..., serializer=...)``)."""
+    if not (isinstance(controller_class, type) and issubclass(controller_class, CacheController)):
+        raise HTTPCacheError(f"controller_class must be a subclass of CacheController, not {controller_class!r}")
     built = (options or CacheOptions()).given(**changes)
     return controller_class(cache, cache_etags=cache_etags, serializer=serializer, options=built)
 
@@ -206,7 +209,15 @@ def _apply_heuristic(heuristic: Heuristic, resp: Response) -> None:
     applied = heuristic.apply(raw)
     if applied is not None and applied is not raw and hasattr(applied, "headers"):
         resp.raw = raw = applied
-    resp.headers = CaseInsensitiveDict(raw.headers)
+    fields = raw.headers
+    if not all(type(name) is str and type(value) is str for name, value in fields.items()):
+        # an apply() of the user's set something that is not text: as text, or left out
+        cleaned = clean_fields(heuristic, list(fields.items()))
+        try:
+            raw.headers = fields = type(fields)(cleaned)  # urllib3's HTTPHeaderDict takes pairs
+        except Exception:  # noqa: BLE001 - a mapping of another kind
+            raw.headers = fields = CaseInsensitiveDict(cleaned)
+    resp.headers = CaseInsensitiveDict(fields)
 
 
 class CacheControlAdapter(HTTPAdapter):
@@ -315,13 +326,24 @@ class CacheControlAdapter(HTTPAdapter):
 
     @property
     def heuristic(self) -> Optional[Heuristic]:
-        """``CacheOptions.heuristic`` (cachecontrol's attribute)."""
+        """``CacheOptions.heuristic`` (cachecontrol's attribute). Setting it changes the
+        controller's options: every adapter sharing this controller (all those one
+        ``CacheControl`` call mounted) uses the new heuristic."""
         return self.controller.options.heuristic
+
+    @heuristic.setter
+    def heuristic(self, heuristic: Optional[Heuristic]) -> None:
+        self.controller.options = self.controller.options.replace(heuristic=heuristic)
 
     @property
     def cacheable_methods(self) -> tuple[str, ...]:
-        """``CacheOptions.cacheable_methods`` (cachecontrol's attribute)."""
+        """``CacheOptions.cacheable_methods`` (cachecontrol's attribute). Setting it changes
+        the controller's options, for every adapter sharing this controller."""
         return self.controller.options.cacheable_methods
+
+    @cacheable_methods.setter
+    def cacheable_methods(self, methods: Collection[str]) -> None:
+        self.controller.options = self.controller.options.replace(cacheable_methods=methods)
 
     def _forward(self, request: PreparedRequest, **kwargs: Any) -> Response:
         if self._inner is not None:

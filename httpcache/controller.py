@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Collection, Iterable, Optional
 
-from . import _values, _variants, policy, serialize
+from . import _compat, _values, _variants, policy, serialize
 from ._body import Entry, StoredBody
 from ._coalesce import _Coalescer
 from ._decoded import DecodedEntries
@@ -103,6 +103,13 @@ class CacheController:
             cacheable_status_codes=status_codes,
             heuristic=heuristic,
         )
+        _compat.check_hooks(type(self), CacheController)
+        if self._custom_key() and self.options.key_fn is None:  # cachecontrol's custom key
+            self.options = self.options.replace(key_fn=self.cache_url)
+        if serializer is not None and (
+            isinstance(serializer, type) or not all(callable(getattr(serializer, n, None)) for n in ("dumps", "loads"))
+        ):
+            raise HTTPCacheError(f"serializer must be an instance with dumps() and loads() methods, not {serializer!r}")
         self.serializer = serializer if serializer is not None else serialize.Serializer()
         #: a serializer of the user's (``serialize.Serializer``): whole bodies through its hooks
         self._custom = not serialize.is_default(self.serializer)
@@ -118,10 +125,21 @@ class CacheController:
         self.fallback = Fallbacks()
 
     @classmethod
+    def _urlnorm(cls, uri: str) -> str:
+        """cachecontrol's URL normalisation: ``keys.normalize_url``."""
+        return normalize_url(uri)
+
+    @classmethod
     def cache_url(cls, uri: str) -> str:
         """cachecontrol's name for the key of a GET of ``uri``: ``keys.cache_key``, the one
-        key function (the normalised URL, RFC 9111 §2)."""
-        return cache_key("GET", uri)
+        key function (the normalised URL, RFC 9111 §2). A subclass overriding it (or
+        ``_urlnorm``) chooses the URL requests are cached under: it becomes ``key_fn``
+        (unless that is given), so lookups, writes and invalidation all use it."""
+        return cache_key("GET", cls._urlnorm(uri))
+
+    def _custom_key(self) -> bool:
+        """Does this class override ``cache_url`` or ``_urlnorm`` (cachecontrol's key hooks)?"""
+        return any(_compat.overrides(type(self), CacheController, name) for name in _compat.KEY_HOOKS)
 
     @property
     def cache(self) -> BaseCache:

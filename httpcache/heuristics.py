@@ -9,7 +9,11 @@ written for it work unchanged: ``apply(response)`` is called with the origin's r
 ``.status``) to every request of a cacheable method, 304s to revalidations included; it
 calls ``update_headers(response)`` and, when that returns fields, sets them on the
 response together with ``warning(response)`` as a ``Warning`` field (unless it is None).
-What a user's own ``update_headers`` returns is applied as given.
+What a user's own ``update_headers`` returns is applied as given, once it is text: an
+``int`` value becomes its digits, a ``datetime`` an HTTP-date, ASCII ``bytes`` their
+text; any other value (None, a bool, a list, a value with a line break) and a field
+name that is not a ``str`` are left out, with a warning logged once per heuristic class
+and field (``clean_fields``).
 
 The heuristics shipped here undo no rule nobody asked them to undo (README "Coming from
 cachecontrol"): they leave a response with ``no-store`` or an unqualified ``no-cache``
@@ -23,16 +27,27 @@ cachecontrol"): they leave a response with ``no-store`` or an unqualified ``no-c
 from __future__ import annotations
 
 import calendar
+import logging
 import math
 import time
 from datetime import datetime, timedelta, timezone
 from email.utils import formatdate, parsedate_tz
-from typing import Any, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from ._directives import parse_response_directives
 from ._headers import split_list
 
-__all__ = ["TIME_FMT", "BaseHeuristic", "ExpiresAfter", "LastModified", "OneDayCache", "datetime_to_header"]
+__all__ = [
+    "TIME_FMT",
+    "BaseHeuristic",
+    "ExpiresAfter",
+    "LastModified",
+    "OneDayCache",
+    "datetime_to_header",
+    "expire_after",
+]
+
+log = logging.getLogger("httpcache")
 
 #: The HTTP-date format (RFC 9110 §5.6.7 IMF-fixdate), for ``time.strftime`` of a UTC time.
 TIME_FMT = "%a, %d %b %Y %H:%M:%S GMT"
@@ -47,6 +62,68 @@ def datetime_to_header(dt: datetime) -> str:
     """An HTTP-date (IMF-fixdate, RFC 9110 §5.6.7) for ``dt``; a naive ``dt`` is UTC."""
     tt = dt.utctimetuple() if dt.tzinfo is not None else dt.timetuple()
     return formatdate(calendar.timegm(tt), usegmt=True)
+
+
+def expire_after(delta: timedelta, date: Optional[datetime] = None) -> datetime:
+    """cachecontrol's helper: ``date`` (default: now, in UTC) plus ``delta``."""
+    return (date or datetime.now(timezone.utc)) + delta
+
+
+#: (heuristic class, field) already warned about: a bad field is logged once.
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _field_text(value: object) -> Optional[str]:
+    """A field value as text when that is unambiguous, else None."""
+    if isinstance(value, str):
+        text: Optional[str] = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+    elif isinstance(value, datetime):
+        text = datetime_to_header(value)
+    elif isinstance(value, bytes) and value.isascii():
+        text = value.decode("ascii")
+    else:
+        return None
+    if text is not None and any(c in text for c in "\r\n\x00"):
+        return None  # a line break would split the field (RFC 9110 §5.5)
+    return text
+
+
+def clean_fields(heuristic: object, fields: object) -> list[tuple[str, str]]:
+    """The ``(name, value)`` pairs of what a heuristic returned (a mapping or pairs), each
+    value as text (``_field_text``); a pair that cannot be is left out, with a warning
+    logged once per heuristic class and field name. Never raises."""
+    try:
+        items: Iterable[Any] = fields.items() if isinstance(fields, Mapping) else list(fields)  # type: ignore[call-overload]
+    except Exception:  # noqa: BLE001 - not fields at all: none
+        items, fields = [], f"{type(fields).__name__} (not a mapping of fields)"
+        _warn(heuristic, str(fields), None)
+    cleaned: list[tuple[str, str]] = []
+    for item in items:
+        try:
+            name, value = item
+        except (TypeError, ValueError):
+            _warn(heuristic, repr(item), None)
+            continue
+        text = _field_text(value) if isinstance(name, str) and name else None
+        if text is None:
+            _warn(heuristic, repr(name), value)
+        else:
+            cleaned.append((name, text))
+    return cleaned
+
+
+def _warn(heuristic: object, name: str, value: object) -> None:
+    seen = (type(heuristic).__qualname__, name)
+    if seen not in _WARNED:
+        _WARNED.add(seen)
+        log.warning(
+            "heuristic %s: field %s with value %r left out: not text (a str, an int, a datetime or ASCII bytes)",
+            seen[0],
+            name,
+            value,
+        )
 
 
 def _http_date(timestamp: float) -> str:
@@ -74,10 +151,12 @@ class BaseHeuristic:
         """Set ``update_headers(response)`` (and the ``Warning``) on ``response``; return it."""
         updated = self.update_headers(response)
         if updated:
-            response.headers.update(updated)
+            for name, value in clean_fields(self, updated):
+                response.headers[name] = value
             warning = self.warning(response)
             if warning is not None:
-                response.headers.update({"Warning": warning})
+                for name, value in clean_fields(self, {"Warning": warning}):
+                    response.headers[name] = value
         return response
 
 

@@ -11,6 +11,7 @@ from ._rules import UrlRulesArg
 from .adapter import CacheControlAdapter, build_controller, check_adapter_arguments
 from .cache import BaseCache
 from .controller import CacheController
+from .exceptions import HTTPCacheError
 from .models import CacheOptions, Heuristic
 from .serialize import Serializer
 
@@ -83,6 +84,8 @@ def CacheControl(  # noqa: N802 - the name users know
         "key_fn": key_fn,
     }
     adapter_class = adapter_class or CacheControlAdapter
+    if not (isinstance(adapter_class, type) and issubclass(adapter_class, CacheControlAdapter)):
+        raise HTTPCacheError(f"adapter_class must be a subclass of CacheControlAdapter, not {adapter_class!r}")
     if adapter_class is CacheControlAdapter:  # a subclass may take keywords of its own
         check_adapter_arguments((), adapter_kwargs)
     controller = build_controller(cache, options, changes, cache_etags, serializer, controller_class or CacheController)
