@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Callable, Collection, Iterable, Optional
 
 from . import _compat, _values, _variants, policy, serialize
@@ -17,6 +16,7 @@ from ._body import Entry, StoredBody
 from ._coalesce import _Coalescer
 from ._decoded import DecodedEntries
 from ._logtext import Fallbacks, lookup_text, stored_text
+from ._lookup import Held, Lookup
 from ._refresh import _Refresher
 from ._settings import current_mode
 from ._spool import Spool
@@ -29,54 +29,10 @@ from .models import CacheOptions, Heuristic, RequestView, ResponseView, StoredRe
 
 log = logging.getLogger("httpcache")
 
-__all__ = ["CacheController", "Held", "Lookup"]
+__all__ = ["CacheController", "Held", "Lookup"]  # Held, Lookup: from _lookup
 
 
 _Publish = _values.Publish
-
-
-@dataclass(frozen=True)
-class Lookup:
-    """The entry selected for a request (if any) and the policy's decision about it.
-
-    A context manager, the owner of the entry: a body read from the store in pieces stays
-    open until it exits, unless it was handed to a stream (which then closes it)."""
-
-    entry: Optional[Entry]
-    decision: policy.Decision
-    #: responses are stored for the URL, but none for this request's Vary values or
-    #: credentials (RFC 9111 §4.1; RFC 9211 §2.2 ``fwd=vary-miss``)
-    vary_miss: bool = False
-
-    @property
-    def stored(self) -> Optional[StoredResponse]:
-        """The entry's head: the stored response the decision is about."""
-        return None if self.entry is None else self.entry.head
-
-    def __enter__(self) -> Lookup:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-    def release(self) -> None:
-        if self.entry is not None:
-            self.entry.close()
-
-
-class Held:
-    """An entry already at hand, used where a lookup would be (its body is in memory: there
-    is nothing to close)."""
-
-    def __init__(self, entry: Entry) -> None:
-        self.entry: Optional[Entry] = entry
-        self.stored: Optional[StoredResponse] = entry.head
-
-    def __enter__(self) -> Held:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 class CacheController:

@@ -28,7 +28,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"cache", "caches", "_body", "serialize"}),
     # the shell around the store: key -> store -> format -> policy -> store
     frozenset({"controller", "_settings", "_store", "_spool", "_decoded", "_variants", "_values", "_coalesce"})
-    | {"_leases", "_refresh", "_tee", "_stats", "_inspection", "_logtext", "_compat"},
+    | {"_leases", "_refresh", "_tee", "_stats", "_inspection", "_logtext", "_lookup", "_compat"},
     # the flows, client-agnostic (and cachecontrol's heuristics: they read the clock)
     frozenset({"engine", "_answers", "_transport", "heuristics"}),
     # the transport for requests
