@@ -104,6 +104,11 @@ def _open_file(path: str) -> BaseCache:
 
 def _open_redis(spec: str) -> BaseCache:
     parts = urlsplit(spec)
+    where = parts.path if parts.scheme == "unix" else parts.hostname
+    if not where:
+        if parts.scheme == "unix":
+            raise _StoreError("unix:// needs a socket path: unix:///path/to/redis.sock", USAGE)
+        raise _StoreError(f"{parts.scheme}:// needs a host: {parts.scheme}://host:port/db", USAGE)
     query = parse_qs(parts.query, keep_blank_values=True)
     prefix = query.pop("prefix", ["httpcache:"])[-1]
     url = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))

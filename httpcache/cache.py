@@ -146,8 +146,11 @@ class BaseCache:
     def clear(self) -> None:
         """Remove every entry (a store shared by threads or processes: safely, with writes
         under way at the same time either landing after it or not at all). Stores that can
-        not implement it raise ``NotImplementedError``, as this default does."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement clear()")
+        not implement it raise ``UnsupportedStoreError`` (a ``NotImplementedError``), as this
+        default does."""
+        raise UnsupportedStoreError(
+            f"{type(self).__name__} cannot be cleared: implement clear() (remove every entry) to empty it"
+        )
 
     def keys(self) -> Iterator[str]:
         """Every key the store holds now (its own internal keys, such as leases, left out),

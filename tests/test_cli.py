@@ -128,6 +128,9 @@ def test_a_missing_or_foreign_store_is_a_clear_error_and_is_not_created(tmp_path
     assert run("inspect", "ftp://somewhere").returncode == 2
     unreachable = run("stats", "redis://127.0.0.1:1/0")
     assert unreachable.returncode == 4 and "cannot be reached" in unreachable.stderr
+    for spec in ("redis://", "redis:///0", "rediss://", "unix://"):
+        result = run("stats", spec)
+        assert result.returncode == 2 and "needs a" in result.stderr, (spec, result.stderr)
 
 
 def test_a_redis_store_is_named_with_its_prefix(origin: Origin) -> None:
