@@ -126,9 +126,11 @@ class CacheInspector:
     own without them raises ``UnsupportedStoreError`` naming the method).
 
     ``target``: a session made with ``CacheControl``, a ``CacheControlAdapter``, a
-    ``CacheController`` or a store (``BaseCache``; then ``options`` are the cache's, the
-    default ``CacheOptions()``, and ``clock`` its clock). Safe while other threads and
-    processes use the store."""
+    ``CacheController`` (freshness is judged with its options: ``expire_after``,
+    ``urls_expire_after``, ``max_ttl``, ``shared``) or a store (``BaseCache``; then
+    ``options`` are the ones given, by default ``CacheOptions()``, RFC 9111 alone: pass the
+    application's expiry options to judge freshness as it does; ``clock`` its clock). Safe
+    while other threads and processes use the store."""
 
     def __init__(
         self,

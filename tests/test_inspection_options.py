@@ -14,7 +14,7 @@ from _e2e_helpers import from_cache
 from origin import Origin, Reply, Seen
 from stores_contract import open_store, shared_spec
 
-from httpcache import CacheControl, CacheInspector, DictCache, FileCache
+from httpcache import CacheControl, CacheInspector, CacheOptions, DictCache, FileCache
 from httpcache.cache import BaseCache
 
 pytestmark = pytest.mark.e2e
@@ -95,3 +95,16 @@ def test_delete_url_removes_the_posts_cached_by_their_body(origin: Origin, store
         assert not from_cache(sess.post(url, json={"query": query}))
     assert not from_cache(sess.get(url))
     assert from_cache(sess.post(origin.url("/graphql2"), json={"query": "{a}"}))  # another URL: kept
+
+
+def test_an_inspector_of_a_session_judges_freshness_with_its_options(origin: Origin, store: BaseCache) -> None:
+    origin.route("/plain", Reply(200, [("ETag", '"p"')], b"no explicit freshness"))
+    origin.route("/gone", Reply(200, [("Cache-Control", "max-age=0"), ("ETag", '"g"')], b"stale"))
+    sess = session_on(store, expire_after=3600)
+    for name in ("/plain", "/gone"):
+        sess.get(origin.url(name)).close()
+    assert CacheInspector(store).count(expired=True) == 2  # RFC 9111 alone
+    assert CacheInspector(store, options=CacheOptions(expire_after=3600)).count(expired=True) == 1
+    assert CacheInspector(sess).delete(expired=True) == 1  # the session's expire_after
+    assert [i.url for i in CacheInspector(sess).responses()] == [origin.url("/plain")]
+    assert from_cache(sess.get(origin.url("/plain")))
