@@ -131,7 +131,10 @@ class StoreAccess:
         self._on_error = on_error
         add_listener = getattr(cache, "add_skip_listener", None)
         if on_error is not None and callable(add_listener):
-            add_listener(self._skipped)  # (held weakly by the store: this access's lifetime)
+            try:
+                add_listener(self._skipped)  # (held weakly by the store: this access's lifetime)
+            except Exception:  # a store that cannot take one (say, with __slots__): not counted
+                log.debug("the store takes no skip listener", exc_info=True)
         #: what is called: the store, or a store keeping bodies apart seen as one of whole values
         joined = isinstance(cache, SeparateBodyBaseCache) and not isinstance(cache, StreamingCache)
         self._store: BaseCache = _JoinedBodies(cache) if joined else cache  # type: ignore[arg-type]
