@@ -6,6 +6,12 @@ a revalidation would send; ``inspect``, ``stats`` and ``purge`` work on a store 
 ``sqlite:///path``, ``file:///dir`` or ``redis://host:port/db?prefix=...``; ``demo``
 runs the demo. The only module that prints.
 
+Freshness (``inspect``, ``stats``, ``purge --expired``) is judged by RFC 9111 and only the
+options given here (``--expire-after``, ``--max-ttl``, ``--shared``): the store does not
+record the options of the application that filled it. A cache filled with rules by URL
+(``urls_expire_after``) is judged as its session does from Python:
+``CacheInspector(session).delete(expired=True)``.
+
 Exit codes: 0 done; 2 a usage error; 3 the store does not exist; 4 the store cannot
 be read (not an httpcache store, no permission, Redis unreachable or not installed);
 5 ``explain``: the request failed.
@@ -33,6 +39,7 @@ from ._messages import _request_view, _response_view
 from .cache import BaseCache, DictCache
 from .caches import FileCache, RedisCache, SQLiteCache
 from .exceptions import HTTPCacheError
+from .models import CacheOptions
 from .wrapper import CacheControl
 
 __all__ = ["doesitcache", "main"]
@@ -104,6 +111,11 @@ def _open_file(path: str) -> BaseCache:
 
 def _open_redis(spec: str) -> BaseCache:
     parts = urlsplit(spec)
+    where = parts.path if parts.scheme == "unix" else parts.hostname
+    if not where:
+        if parts.scheme == "unix":
+            raise _StoreError("unix:// needs a socket path: unix:///path/to/redis.sock", USAGE)
+        raise _StoreError(f"{parts.scheme}:// needs a host: {parts.scheme}://host:port/db", USAGE)
     query = parse_qs(parts.query, keep_blank_values=True)
     prefix = query.pop("prefix", ["httpcache:"])[-1]
     url = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
@@ -137,8 +149,37 @@ def _table(items: Sequence[CachedResponse], out: TextIO) -> None:
         out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n")
 
 
+def _options(args: argparse.Namespace) -> CacheOptions:
+    """The options freshness is judged with: RFC 9111 and the application's expiry settings
+    stated on the command line (the store does not record them)."""
+    try:
+        return CacheOptions(shared=args.shared, expire_after=args.expire_after, max_ttl=args.max_ttl)
+    except HTTPCacheError as exc:
+        raise _StoreError(
+            str(exc).replace("expire_after", "--expire-after").replace("max_ttl", "--max-ttl"), USAGE
+        ) from exc
+
+
+def _rule(options: CacheOptions) -> str:
+    """The rule freshness was judged by, in words."""
+    said = [f"RFC 9111 as a {'shared' if options.shared else 'private'} cache"]
+    if options.expire_after is not None:
+        said.append(f"--expire-after {options._expire_after:g} s for responses without explicit freshness")
+    if options.max_ttl is not None:
+        said.append(f"--max-ttl {options._max_ttl:g} s")
+    return (
+        f"judged stale by {', '.join(said)}; the application's other expiry settings (urls_expire_after) "
+        "are not known here: purge such a cache from Python, CacheInspector(session).delete(expired=True)"
+    )
+
+
+def _inspector(args: argparse.Namespace) -> CacheInspector:
+    options = _options(args)  # (first: a usage error before the store is opened)
+    return CacheInspector(open_store(args.store), options=options)
+
+
 def _inspect(args: argparse.Namespace, out: TextIO) -> int:
-    inspector = CacheInspector(open_store(args.store))
+    inspector = _inspector(args)
     items = list(inspector.responses(_pattern(args), expired=True if args.expired else None))
     if args.json:
         json.dump([item.as_dict() for item in items], out, indent=2)
@@ -150,7 +191,7 @@ def _inspect(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _stats(args: argparse.Namespace, out: TextIO) -> int:
-    stats = CacheInspector(open_store(args.store)).stats()
+    stats = _inspector(args).stats()
     if args.json:
         json.dump({"count": stats.count, "size": stats.size, "fresh": stats.fresh, "stale": stats.stale}, out)
         out.write("\n")
@@ -163,8 +204,10 @@ def _purge(args: argparse.Namespace, out: TextIO) -> int:
     if not (args.url or args.regex or args.expired or args.all):
         out.write("purge: say what to delete: --url PATTERN, --regex EXPR, --expired or --all\n")
         return USAGE
-    inspector = CacheInspector(open_store(args.store))
+    inspector = _inspector(args)
     deleted = inspector.delete(None if args.all else _pattern(args), expired=True if args.expired else None)
+    if args.expired:
+        out.write(_rule(inspector.options) + "\n")
     out.write(f"deleted {deleted} responses\n")
     return OK
 
@@ -261,6 +304,38 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
     return code
 
 
+_FRESHNESS_HELP = (
+    "Freshness (fresh/stale, --expired) is judged by RFC 9111 plus only the options given here "
+    "(--expire-after, --max-ttl, --shared): state the application's expiry settings, or a response it "
+    "considers fresh shows as stale (and purge --expired deletes it). A cache filled with urls_expire_after "
+    "rules must be purged from Python: CacheInspector(session).delete(expired=True), which uses the "
+    "session's own options."
+)
+
+
+def _seconds(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number of seconds, not {text!r}") from None
+
+
+def _freshness_options(cmd: argparse.ArgumentParser) -> None:
+    """The application's expiry settings, for judging freshness as it does."""
+    cmd.add_argument(
+        "--expire-after",
+        type=_seconds,
+        metavar="SECONDS",
+        help="the application's expire_after: freshness of a response without explicit freshness",
+    )
+    cmd.add_argument(
+        "--max-ttl", type=_seconds, metavar="SECONDS", help="the application's max_ttl: at most this much freshness"
+    )
+    cmd.add_argument(
+        "--shared", action="store_true", help="the application's cache is shared (s-maxage applies, RFC 9111 §5.2.2.10)"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m httpcache", description="Look into an httpcache store, or at how a URL caches."
@@ -273,15 +348,17 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--verbose", "-v", action="store_true", help="also print httpcache's log (to stderr)")
     store_help = "sqlite:///path, file:///dir or redis://host:port/db?prefix=..."
     for name, text in (("inspect", "list the stored responses"), ("stats", "count, size, fresh and stale")):
-        cmd = sub.add_parser(name, help=text + " (changes nothing)")
+        cmd = sub.add_parser(name, help=text + " (changes nothing)", description=_FRESHNESS_HELP)
         cmd.add_argument("store", help=store_help)
+        _freshness_options(cmd)
         cmd.add_argument("--json", action="store_true", help="print JSON")
         if name == "inspect":
             cmd.add_argument("--url", help="only URLs matching this glob ('https://api.example/*')")
             cmd.add_argument("--regex", help="only URLs matching this regular expression")
             cmd.add_argument("--expired", action="store_true", help="only stale responses")
-    purge = sub.add_parser("purge", help="delete stored responses")
+    purge = sub.add_parser("purge", help="delete stored responses", description=_FRESHNESS_HELP)
     purge.add_argument("store", help=store_help)
+    _freshness_options(purge)
     purge.add_argument("--url", help="responses whose URL matches this glob (every variant)")
     purge.add_argument("--regex", help="responses whose URL matches this regular expression")
     purge.add_argument("--expired", action="store_true", help="stale responses (past their freshness lifetime)")

@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional, Union
 
 from . import _variants, policy, serialize
 from ._body import Entry
+from ._rules import redact_query
 from ._store import close
 from .cache import BaseCache, ValueReader
 from .controller import CacheController
@@ -125,9 +126,11 @@ class CacheInspector:
     own without them raises ``UnsupportedStoreError`` naming the method).
 
     ``target``: a session made with ``CacheControl``, a ``CacheControlAdapter``, a
-    ``CacheController`` or a store (``BaseCache``; then ``options`` are the cache's, the
-    default ``CacheOptions()``, and ``clock`` its clock). Safe while other threads and
-    processes use the store."""
+    ``CacheController`` (freshness is judged with its options: ``expire_after``,
+    ``urls_expire_after``, ``max_ttl``, ``shared``) or a store (``BaseCache``; then
+    ``options`` are the ones given, by default ``CacheOptions()``, RFC 9111 alone: pass the
+    application's expiry options to judge freshness as it does; ``clock`` its clock). Safe
+    while other threads and processes use the store."""
 
     def __init__(
         self,
@@ -299,16 +302,47 @@ class CacheInspector:
 
     def delete_url(self, url: str) -> int:
         """Delete every response stored for ``url`` (GET, HEAD and partial; every Vary
-        variant and every credentials' copy: RFC 9111 §4.4's invalidation). Returns how
-        many responses were stored for it."""
-        normal = normalize_url(url)
-        found = sum(self._stored_at(key) for key in self._primaries(normal))
-        self.controller.invalidate([normal])
+        variant and every credentials' copy: RFC 9111 §4.4's invalidation; and the POST
+        responses cached by their body, ``cacheable_methods``). ``url`` is seen as the cache
+        sees a request's URL: normalised, the options' ``ignored_parameters`` removed from
+        its query, then mapped by ``key_fn``. The POST responses are found by listing the
+        store's keys (``BaseCache.keys()``): on a store that cannot list them only the GET
+        and HEAD responses are deleted (its POST responses expire as usual). Returns how many
+        responses were stored for it."""
+        keyed = self._keyed(url)
+        primaries = [*self._primaries(keyed), *self._post_primaries(keyed)]
+        found = 0
+        ctrl = self.controller
+        for primary in primaries:
+            with ctrl._locks.held(primary):
+                found += self._stored_at(primary)
+                _variants.drop_all(ctrl, primary)
         return found
+
+    def _keyed(self, url: str) -> str:
+        """The URL a request for ``url`` is cached under (``policy.cache_view``'s mapping)."""
+        normal = normalize_url(url)
+        ignored = self.options._ignored_query
+        if ignored:
+            normal = normalize_url(redact_query(normal, ignored))
+        return normalize_url(policy.keyed_url(normal, self.options))
+
+    def _post_primaries(self, url: str) -> list[str]:
+        """The primary keys of ``url``'s POST responses cached by their body (``POST <url>
+        #body=<digest>``), found by listing the store's keys; none if it cannot list them."""
+        prefix = cache_key("POST", url) + " #body="
+        try:
+            keys = list(self.cache.keys())
+        except NotImplementedError:
+            return []
+        except Exception:  # noqa: BLE001 - a store failing to list: none found
+            return []
+        return [key for key in keys if key.startswith(prefix) and "#variant=" not in key[len(prefix) :]]
 
     @staticmethod
     def _primaries(url: str) -> list[str]:
-        """The primary keys a URL's responses are kept under (as ``invalidate`` drops them)."""
+        """The primary keys a URL's GET and HEAD responses are kept under (as ``invalidate``
+        drops them)."""
         return [cache_key("GET", url), cache_key("HEAD", url), cache_key("GET", url, partial=True)]
 
     def _stored_at(self, primary: str) -> int:

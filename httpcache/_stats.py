@@ -33,10 +33,13 @@ class CacheStatsSnapshot:
     ``collapsed`` (requests served what a concurrent request for the same URL fetched),
     ``background_refreshes`` (stale-while-revalidate), ``invalidations`` (URLs invalidated
     by unsafe methods, RFC 9111 §4.4), ``store_errors`` (store calls that failed and were
-    carried on without), ``writes_declined`` (responses the store would not take: too
-    large or down), ``bytes_from_cache`` (body bytes served from the cache) and
-    ``bytes_fetched`` (body bytes of origin responses, as their Content-Length announced;
-    those without one are not counted). ``not_stored``: the misses not stored, by reason.
+    carried on without), ``store_skipped`` (store calls the store itself skipped, knowing
+    they would fail: ``RedisCache``'s circuit breaker while Redis is down; any store telling
+    ``BaseCache.skipped_call``; a store shared by several caches is counted by each),
+    ``writes_declined`` (responses the store would not take: too large or down),
+    ``bytes_from_cache`` (body bytes served from the cache) and ``bytes_fetched`` (body
+    bytes of origin responses, as their Content-Length announced; those without one are not
+    counted). ``not_stored``: the misses not stored, by reason.
     """
 
     requests: int = 0
@@ -53,6 +56,7 @@ class CacheStatsSnapshot:
     background_refreshes: int = 0
     invalidations: int = 0
     store_errors: int = 0
+    store_skipped: int = 0
     writes_declined: int = 0
     bytes_from_cache: int = 0
     bytes_fetched: int = 0

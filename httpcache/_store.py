@@ -124,8 +124,17 @@ class _JoinedBodies(BaseCache):
 class StoreAccess:
     """A ``BaseCache`` seen through calls that never raise (see the module's docstring)."""
 
-    def __init__(self, cache: BaseCache, on_error: Optional[Callable[[], None]] = None) -> None:
+    def __init__(self, cache: BaseCache, on_error: Optional[Callable[..., None]] = None) -> None:
         self.cache = cache
+        #: told of each failed call (no argument) and each call the store skipped on its own
+        #: (``"store_skipped"``: ``BaseCache.skipped_call``)
+        self._on_error = on_error
+        add_listener = getattr(cache, "add_skip_listener", None)
+        if on_error is not None and callable(add_listener):
+            try:
+                add_listener(self._skipped)  # (held weakly by the store: this access's lifetime)
+            except Exception:  # a store that cannot take one (say, with __slots__): not counted
+                log.debug("the store takes no skip listener", exc_info=True)
         #: what is called: the store, or a store keeping bodies apart seen as one of whole values
         joined = isinstance(cache, SeparateBodyBaseCache) and not isinstance(cache, StreamingCache)
         self._store: BaseCache = _JoinedBodies(cache) if joined else cache  # type: ignore[arg-type]
@@ -133,6 +142,10 @@ class StoreAccess:
         #: A ``StreamingCache``: large values are read and written in pieces.
         self.streaming = isinstance(self._store, StreamingCache)
         self._set_takes_expires = _accepts_expires(self._store.set)
+
+    def _skipped(self) -> None:
+        if self._on_error is not None:
+            self._on_error("store_skipped")
 
     def get(self, key: str) -> object:
         try:

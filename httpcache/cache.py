@@ -30,6 +30,7 @@ import contextlib
 import inspect
 import threading
 import time
+import weakref
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any, Callable, Iterator, Optional, Union
 
@@ -45,6 +46,9 @@ __all__ = [
     "ValueWriter",
     "expiry_seconds",
 ]
+
+#: Guards the list of a store's skip listeners (``BaseCache.add_skip_listener``).
+_LISTENERS_LOCK = threading.Lock()
 
 #: Guards ``BaseCache.compare_and_set``'s default (striped by store and key): atomic in one process.
 _DEFAULT_CAS_LOCKS = tuple(threading.Lock() for _ in range(64))
@@ -90,7 +94,15 @@ class BaseCache:
     Every method may be called from several threads at once: a store shared by
     threads must be thread-safe. Errors raised by a store never reach the
     caller of ``requests``: the controller turns them into misses.
+
+    A store that skips calls on its own, without raising (say, a circuit breaker while its
+    server is down: ``RedisCache``), calls ``self.skipped_call()`` for each one it skips, so
+    that every cache using it counts them (``CacheStats``' ``store_skipped``); the cache
+    registers itself with ``add_skip_listener``. Both are provided here; nothing to implement.
     """
+
+    #: weak references to the skip listeners (``add_skip_listener``)
+    _skip_listeners: tuple[Callable[[], Optional[Callable[[], object]]], ...] = ()
 
     def get(self, key: str) -> Optional[bytes]:
         raise NotImplementedError
@@ -133,6 +145,25 @@ class BaseCache:
                 self.set(key, value)
             return True
 
+    def add_skip_listener(self, listener: Callable[[], object]) -> None:
+        """Have ``listener()`` called for every call this store skips on its own (see the
+        class's docstring). Held weakly when it is a bound method (a cache that is gone is no
+        longer told); a listener that raises is ignored."""
+        ref: Callable[[], Optional[Callable[[], object]]]
+        ref = weakref.WeakMethod(listener) if inspect.ismethod(listener) else (lambda: listener)
+        with _LISTENERS_LOCK:
+            alive = [held for held in self._skip_listeners if held() is not None]
+            self._skip_listeners = (*alive, ref)
+
+    def skipped_call(self) -> None:
+        """For the store itself: one call was not made (the store knows it would fail, e.g.
+        its server is down); told to the listeners. Never raises."""
+        for held in self._skip_listeners:
+            listener = held()
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    listener()
+
     def max_value_size(self) -> Optional[int]:
         """The largest value, in bytes, that ``set`` (or a streaming store's ``open_write``)
         would keep now: None for no bound (the default), 0 when the store takes no writes
@@ -146,8 +177,11 @@ class BaseCache:
     def clear(self) -> None:
         """Remove every entry (a store shared by threads or processes: safely, with writes
         under way at the same time either landing after it or not at all). Stores that can
-        not implement it raise ``NotImplementedError``, as this default does."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement clear()")
+        not implement it raise ``UnsupportedStoreError`` (a ``NotImplementedError``), as this
+        default does."""
+        raise UnsupportedStoreError(
+            f"{type(self).__name__} cannot be cleared: implement clear() (remove every entry) to empty it"
+        )
 
     def keys(self) -> Iterator[str]:
         """Every key the store holds now (its own internal keys, such as leases, left out),

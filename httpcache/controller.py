@@ -107,8 +107,8 @@ class CacheController:
         self.backend = StoreAccess(cache, self._store_failed)
         self._memo.clear()
 
-    def _store_failed(self) -> None:
-        self.stats.add("store_errors")
+    def _store_failed(self, counter: str = "store_errors") -> None:
+        self.stats.add(counter)
 
     # -- writing values and the store's leases -------------------------------------
 

@@ -80,7 +80,8 @@ def test_inspect_stats_and_purge_a_sqlite_store(origin: Origin, tmp_path: Path) 
     assert run("inspect", spec, "--regex", "(").returncode == 2
     assert run("purge", spec).returncode == 2  # says what to delete
     purged = run("purge", spec, "--expired")
-    assert purged.returncode == 0 and purged.stdout == "deleted 1 responses\n"
+    assert purged.returncode == 0 and purged.stdout.endswith("\ndeleted 1 responses\n")
+    assert purged.stdout.startswith("judged stale by RFC 9111 as a private cache;")
     purged = run("purge", spec, "--url", "*/vary")
     assert purged.returncode == 0 and purged.stdout == "deleted 2 responses\n"
     assert [i["url"] for i in json.loads(run("inspect", spec, "--json").stdout)] == [origin.url("/fresh")]
@@ -128,6 +129,9 @@ def test_a_missing_or_foreign_store_is_a_clear_error_and_is_not_created(tmp_path
     assert run("inspect", "ftp://somewhere").returncode == 2
     unreachable = run("stats", "redis://127.0.0.1:1/0")
     assert unreachable.returncode == 4 and "cannot be reached" in unreachable.stderr
+    for spec in ("redis://", "redis:///0", "rediss://", "unix://"):
+        result = run("stats", spec)
+        assert result.returncode == 2 and "needs a" in result.stderr, (spec, result.stderr)
 
 
 def test_a_redis_store_is_named_with_its_prefix(origin: Origin) -> None:
@@ -186,3 +190,44 @@ def test_doesitcache_answers_as_cachecontrols_command(origin: Origin) -> None:
 def test_python_m_httpcache_demo_still_runs() -> None:
     result = run("demo")
     assert result.returncode == 0 and "DictCache, in memory" in result.stdout
+
+
+def test_freshness_is_judged_with_the_expiry_settings_given(origin: Origin, tmp_path: Path) -> None:
+    origin.route("/plain", Reply(200, [("ETag", '"p"')], b"no explicit freshness"))
+    origin.route("/long", Reply(200, [("Cache-Control", "max-age=600")], b"long"))
+    origin.route("/cdn", Reply(200, [("Cache-Control", "max-age=600, s-maxage=0")], b"cdn"))
+    path = tmp_path / "cache.db"
+    sess = requests.Session()
+    sess.trust_env = False
+    CacheControl(sess, SQLiteCache(path), expire_after=3600)
+    for name in ("/plain", "/long", "/cdn"):
+        sess.get(origin.url(name)).close()
+    spec = f"sqlite://{path}"
+
+    def stale(*options: str) -> list[str]:
+        listed = run("inspect", spec, "--json", "--expired", *options)
+        assert listed.returncode == 0, listed.stderr
+        return sorted(i["url"].rsplit("/", 1)[1] for i in json.loads(listed.stdout))
+
+    assert stale() == ["plain"]  # RFC 9111 alone: no freshness
+    assert stale("--expire-after", "3600") == []  # as the application judges it
+    assert stale("--expire-after", "3600", "--max-ttl", "0") == ["cdn", "long", "plain"]
+    assert stale("--expire-after", "3600", "--shared") == ["cdn"]  # s-maxage=0 (RFC 9111 §5.2.2.10)
+    stats = run("stats", spec, "--json", "--expire-after", "3600")
+    assert {k: v for k, v in json.loads(stats.stdout).items() if k != "size"} == {"count": 3, "fresh": 3, "stale": 0}
+
+    purged = run("purge", spec, "--expired", "--expire-after", "3600")
+    assert purged.returncode == 0, purged.stderr
+    rule, deleted = purged.stdout.splitlines()
+    assert rule.startswith("judged stale by RFC 9111 as a private cache, --expire-after 3600 s")
+    assert "CacheInspector(session).delete(expired=True)" in rule
+    assert deleted == "deleted 0 responses"
+    for bad in (["--expire-after", "-1"], ["--max-ttl", "soon"]):
+        result = run("purge", spec, "--expired", *bad)
+        assert result.returncode == 2 and ("--expire-after" in result.stderr or "--max-ttl" in result.stderr)
+    assert run("stats", spec, "--json").returncode == 0 and len(stale()) == 1  # nothing was deleted
+    for command in ("inspect", "stats", "purge"):
+        helped = run(command, "--help")
+        text = " ".join(helped.stdout.split())
+        assert "judged by RFC 9111 plus only the options given here" in text
+        assert "--expire-after SECONDS" in text and "--max-ttl SECONDS" in text and "--shared" in text

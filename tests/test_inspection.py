@@ -257,6 +257,10 @@ def test_a_store_of_your_own_is_inspected_if_it_lists_its_keys(origin: Origin) -
         CacheInspector(plain).count()
     assert CacheInspector(plain).delete_url(origin.url("/fresh")) == 1  # (needs no listing)
     assert not from_cache(plain.get(origin.url("/fresh")))
+    with pytest.raises(UnsupportedStoreError, match=r"_NoListing cannot be cleared: implement clear\(\)"):
+        CacheInspector(plain).clear()
+    with pytest.raises(UnsupportedStoreError, match=r"_NoListing .*clear\(\)"):
+        _NoListing().clear()
 
 
 def test_a_file_store_lists_values_not_keys(tmp_path: Path) -> None:

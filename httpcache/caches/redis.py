@@ -124,7 +124,7 @@ class RedisCache(BaseCache):
         # let through in, and only a call of the current epoch may close or reopen the breaker.
         self._epoch = 0
         self.failures = 0  # connection errors and timeouts seen
-        self.skipped = 0  # calls not made because the breaker was open
+        self.skipped = 0  # calls not made because the breaker was open (each told: skipped_call)
 
     @property
     def breaker_open(self) -> bool:
@@ -287,12 +287,13 @@ class RedisCache(BaseCache):
         with self._lock:
             if self._open_until == 0.0:
                 return self._epoch
-            if now < self._open_until:
-                self.skipped += 1
-                return None
-            self._open_until = now + self._pause  # this call probes; the others keep skipping
-            self._epoch += 1
-            return self._epoch
+            if now >= self._open_until:
+                self._open_until = now + self._pause  # this call probes; the others keep skipping
+                self._epoch += 1
+                return self._epoch
+            self.skipped += 1
+        self.skipped_call()  # (told outside the lock: the caches using this store count it)
+        return None
 
     def _success(self, ticket: int) -> None:
         if self._open_until == 0.0:
