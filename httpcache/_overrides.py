@@ -15,7 +15,7 @@ from .exceptions import HTTPCacheError
 from .keys import normalize_url
 from .models import CacheOptions, RequestView
 
-__all__ = ["body_key", "cache_view", "keyed_url", "capped", "default_lifetime", "url_rule"]
+__all__ = ["body_key", "cache_view", "cached_url", "keyed_url", "capped", "default_lifetime", "url_rule"]
 
 
 def cache_view(view: RequestView, options: CacheOptions) -> RequestView:
@@ -24,14 +24,22 @@ def cache_view(view: RequestView, options: CacheOptions) -> RequestView:
     kept for Vary, §4.1) leave them out; the request sent keeps them. ``view`` itself when
     it has none of them. Listing ``Authorization`` opts out of its implicit Vary (§4.1).
     ``key_fn`` then maps the URL to the one it is cached under (``keyed_url``)."""
-    url = redact_query(view.url, options._ignored_query) if options._ignored_query else view.url
-    if options.key_fn is not None:
-        url = keyed_url(url, options)
+    url = cached_url(view.url, options)
     ignored = options._ignored_headers
     headers = view.headers.without(ignored) if ignored and view.headers.has_any(ignored) else view.headers
     if url == view.url and headers is view.headers:
         return view
     return RequestView(view.method, url, headers, view.body_key)
+
+
+def cached_url(url: str, options: CacheOptions) -> str:
+    """The URL the cache keys and stores for ``url``: without the query parameters of
+    ``ignored_parameters``, then mapped by ``key_fn``. Idempotent (``key_fn`` must be), so
+    a URL already mapped (a request's, in its cache view) maps to itself; an invalidated
+    URL from a response's Location or Content-Location maps as a request's would (§4.4)."""
+    if options._ignored_query:
+        url = redact_query(url, options._ignored_query)
+    return url if options.key_fn is None else keyed_url(url, options)
 
 
 def keyed_url(url: str, options: CacheOptions) -> str:

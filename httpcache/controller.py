@@ -398,7 +398,7 @@ class CacheController:
         mode read-only: the cache is left as it is)."""
         if self.read_only():
             return
-        if self.options.key_fn is not None:
+        if self.options._rewrites:
             urls = [self._keyed(url) for url in urls]
         for url in urls:
             for method, partial in (("GET", False), ("HEAD", False), ("GET", True)):
@@ -409,9 +409,10 @@ class CacheController:
             self.stats.add("invalidations")
 
     def _keyed(self, url: str) -> str:
-        """``key_fn``'s URL for ``url``; ``url`` itself (warned) if the user's function fails."""
+        """The URL the cache keys for ``url`` (``ignored_parameters`` removed, ``key_fn``
+        applied: ``policy.cached_url``); ``url`` itself (warned) if the user's function fails."""
         try:
-            return policy.keyed_url(url, self.options)
+            return policy.cached_url(url, self.options)
         except Exception as exc:  # noqa: BLE001 - a user's function failing: the URL as it is
             self.fallback(logging.WARNING, "option key_fn failed (%s): %s; used the URL as it is", exc, url)
             return url

@@ -64,6 +64,7 @@ from ._outcomes import Unselected as Unselected
 from ._outcomes import Validate as Validate
 from ._overrides import body_key as body_key
 from ._overrides import cache_view as cache_view
+from ._overrides import cached_url as cached_url
 from ._overrides import default_lifetime, url_rule
 from ._overrides import keyed_url as keyed_url
 from ._ranges import range_from_stored as range_from_stored

@@ -521,3 +521,16 @@ def test_expire_after_and_max_ttl_for_a_block(origin: Origin, build: Build) -> N
     assert from_cache(sess.get(origin.url("/plain"))) is False  # outside: no lifetime of its own
     with pytest.raises(HTTPCacheError, match="expire_after"), httpcache.settings(expire_after=-1):
         pass
+
+
+def test_a_location_invalidates_as_the_cache_keys_it(origin: Origin, build: Build) -> None:
+    """RFC 9111 §4.4: an unsafe request's Location is invalidated; with ignored_parameters
+    it is the URL without them that is keyed, so that is what is invalidated."""
+    origin.route("/item", Reply(200, MAX_AGE, b"item"))
+    origin.route("/make", Reply(201, [("Location", "/item?api_key=B")], b""))
+    sess = build(ignored_parameters=("api_key",))
+    sess.get(origin.url("/item?api_key=A"))
+    assert from_cache(sess.get(origin.url("/item?api_key=C"))) is True
+    assert sess.post(origin.url("/make"), data=b"x").status_code == 201
+    assert from_cache(sess.get(origin.url("/item?api_key=A"))) is False
+    assert origin.count("/item") == 2
