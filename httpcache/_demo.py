@@ -96,7 +96,8 @@ def run_demo(out: TextIO = sys.stdout) -> int:
         "(slow on purpose, as a real one over a network is, so that the cache's effect shows in the times).\n"
         "Store: DictCache, in memory; it is gone when this process ends.\n\n"
     )
-    write(f"{'step':<44} {'status':>6} {'from_cache':>10} {'sent':>5} {'origin total':>12} {'ms':>8}\n")
+    header = f"{'step':<44} {'status':>6} {'from_cache':>10} {'sent':>5} {'origin total':>12} {'ms':>8}  outcome"
+    write(header + "\n")
 
     def step(label: str, method: str, path: str) -> requests.Response:
         before = origin.count(method, path)
@@ -106,7 +107,10 @@ def run_demo(out: TextIO = sys.stdout) -> int:
         total = origin.count(method, path)
         sent = "yes" if total > before else "no"
         from_cache = getattr(resp, "from_cache", False)
-        write(f"{label:<44} {resp.status_code:>6} {from_cache!s:>10} {sent:>5} {total:>12} {elapsed:>8.1f}\n")
+        info = getattr(resp, "cache_info", None)  # what the cache says happened (CacheInfo)
+        outcome = "" if info is None else info.outcome
+        row = f"{label:<44} {resp.status_code:>6} {from_cache!s:>10} {sent:>5} {total:>12} {elapsed:>8.1f}  {outcome}"
+        write(row + "\n")
         return resp
 
     try:
@@ -119,9 +123,16 @@ def run_demo(out: TextIO = sys.stdout) -> int:
         step("7. POST /item (invalidates /item, §4.4)", "POST", "/item")
         resp = step("8. GET /item (miss again: new version)", "GET", "/item")
         write(f"\n/item now says: {resp.text.strip()!r}\n")
+        adapter = cached.get_adapter(origin.url)
+        snap = adapter.controller.stats.snapshot()  # type: ignore[attr-defined]
+        write(
+            f"The cache's counters: {snap.requests} requests, {snap.hits} hits, {snap.revalidated} revalidated, "
+            f"{snap.misses_stored} misses stored, {snap.bypassed} bypassed, {snap.invalidations} invalidation(s).\n"
+        )
         write(
             "\nColumns: 'sent' says whether this call sent a request to the origin; 'origin total' counts\n"
-            "the requests the origin has received for that method and path so far (not cache hits).\n"
+            "the requests the origin has received for that method and path so far (not cache hits);\n"
+            "'outcome' is what the cache says it did (response.cache_info.outcome; its .reason says why).\n"
             "Step 4 is from_cache=True and yet sent a request: the stored response had to be\n"
             "revalidated (Cache-Control: no-cache); the origin answered 304 Not Modified, without a\n"
             "body, and the stored body was served as a 200.\n"

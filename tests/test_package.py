@@ -46,10 +46,14 @@ def test_demo_says_what_reached_the_origin_and_which_store_it_used() -> None:
     text = out.getvalue()
     steps = [line for line in text.splitlines() if line[:1].isdigit() and line[1:2] == "."]
     rows = {line[:44].strip(): line[44:].split() for line in steps}
-    # status, from_cache, sent, origin total, ms
+    # status, from_cache, sent, origin total, ms, outcome (response.cache_info)
     assert rows["2. GET /fresh (hit: no origin request)"][:4] == ["200", "True", "no", "1"]
     assert rows["4. GET /validated (revalidated with a 304)"][:4] == ["200", "True", "yes", "2"]
     assert rows["8. GET /item (miss again: new version)"][:4] == ["200", "False", "yes", "2"]
+    outcomes = [row[5] for row in rows.values()]
+    stored, hit = "miss_stored", "hit"
+    assert outcomes == [stored, hit, stored, "revalidated", stored, hit, "bypassed", stored]
+    assert "8 requests, 2 hits, 1 revalidated, 4 misses stored, 1 bypassed, 1 invalidation(s)" in text
     assert "DictCache, in memory" in text and "SQLiteCache(" in text
     assert "50 ms" in text
 
