@@ -21,6 +21,7 @@ from typing import Any, Callable, Optional, Union
 from . import _variants, policy, serialize
 from ._body import Entry
 from ._rules import redact_query
+from ._stats import CacheStats
 from ._store import close
 from .cache import BaseCache, ValueReader
 from .controller import CacheController
@@ -149,6 +150,12 @@ class CacheInspector:
         self.controller = controller
         self.options = options if options is not None else controller.options
         self.clock = clock if clock is not None else controller.clock
+
+    @property
+    def counters(self) -> CacheStats:
+        """The cache's counters of what it did with requests (``controller.stats``; for a
+        store inspected without its session, a controller's own, counting nothing)."""
+        return self.controller.stats
 
     @property
     def cache(self) -> BaseCache:

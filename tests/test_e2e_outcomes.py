@@ -352,3 +352,14 @@ def test_the_reason_names_the_users_rule(origin: Origin) -> None:
 def test_non_finite_lifetimes_are_refused_when_built(option: dict[str, object]) -> None:
     with pytest.raises(HTTPCacheError, match=next(iter(option))):
         CacheControl(requests.Session(), **option)  # type: ignore[arg-type]
+
+
+def test_the_inspector_reaches_the_counters(origin: Origin, session: requests.Session) -> None:
+    from httpcache import CacheInspector
+
+    origin.route("/i", Reply(200, FRESH_60, b"i"))
+    session.get(origin.url("/i"))
+    session.get(origin.url("/i"))
+    snap = CacheInspector(session).counters.snapshot()
+    assert (snap.requests, snap.hits, snap.misses_stored) == (2, 1, 1)
+    assert CacheInspector(session).counters is controller_of(session).stats
