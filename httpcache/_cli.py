@@ -35,6 +35,7 @@ import requests
 from . import policy
 from ._demo import run_demo
 from ._inspection import CachedResponse, CacheInspector, URLPattern
+from ._logtext import seconds as seconds_text
 from ._messages import _request_view, _response_view
 from .cache import BaseCache, DictCache
 from .caches import FileCache, RedisCache, SQLiteCache
@@ -54,18 +55,6 @@ class _StoreError(Exception):
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
-
-
-def duration(seconds: float) -> str:
-    """``59 s``, ``12 min``, ``3.5 h``, ``2 d``: rounded for a person."""
-    seconds = max(0.0, seconds)
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.0f} d"
 
 
 def open_store(spec: str) -> BaseCache:
@@ -131,8 +120,8 @@ def _open_redis(spec: str) -> BaseCache:
 
 def _state(item: CachedResponse) -> str:
     if item.stale:
-        return f"stale {duration(item.age - item.lifetime)}"
-    return f"fresh {duration(item.lifetime - item.age)}"
+        return f"stale {seconds_text(item.age - item.lifetime)}"
+    return f"fresh {seconds_text(item.lifetime - item.age)}"
 
 
 def _table(items: Sequence[CachedResponse], out: TextIO) -> None:
@@ -142,7 +131,7 @@ def _table(items: Sequence[CachedResponse], out: TextIO) -> None:
         if item.credentials:
             vary = (vary + ", " if vary else "") + "(credentials)"
         rows.append(
-            (str(item.status), item.method, str(item.size), duration(item.age), _state(item), item.url, vary or "-")
+            (str(item.status), item.method, str(item.size), seconds_text(item.age), _state(item), item.url, vary or "-")
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -264,7 +253,7 @@ def explain(url: str, headers: dict[str, str], out: TextIO) -> tuple[int, bool]:
     decision = lookup.decision
     from_cache = bool(getattr(second, "from_cache", False))
     if isinstance(decision, policy.Fresh):
-        verdict = f"served from the cache: fresh (RFC 9111 §4.2), age {duration(decision.age)}"
+        verdict = f"served from the cache: fresh (RFC 9111 §4.2), age {seconds_text(decision.age)}"
     elif isinstance(decision, (policy.StaleAllowed, policy.StaleWhileRevalidate)):
         verdict = "served stale from the cache (RFC 9111 §4.2.4; RFC 5861)"
     elif isinstance(decision, policy.Validate) and decision.headers:
@@ -290,7 +279,7 @@ def _lifetime_rule(item: CachedResponse) -> str:
         rule = "heuristic: 10% of the time since Last-Modified, RFC 9111 §4.2.2"
     else:
         rule = "no freshness: reused only after revalidation, RFC 9111 §4.3"
-    return f"freshness lifetime {duration(item.lifetime)}: {rule}"
+    return f"freshness lifetime {seconds_text(item.lifetime)}: {rule}"
 
 
 def _explain(args: argparse.Namespace, out: TextIO) -> int:

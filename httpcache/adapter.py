@@ -182,6 +182,19 @@ def check_adapter_arguments(args: tuple[Any, ...], kwargs: Mapping[str, Any]) ->
         raise UnknownOptionError(f"too many positional arguments: {len(args)} after cacheable_methods")
 
 
+def option_changes(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``CacheOptions`` fields among an entry point's arguments (its ``locals()``): every
+    field is a keyword of ``CacheControl`` and ``CacheControlAdapter`` (a KeyError here, and
+    tests/test_package.py, say when one is missing), None meaning "as ``options`` has it";
+    an empty ``cacheable_methods`` (cachecontrol's default spelling) means the default."""
+    changes = {name: arguments[name] for name in _OPTION_NAMES}
+    changes["cacheable_methods"] = changes["cacheable_methods"] or None
+    return changes
+
+
+_OPTION_NAMES = tuple(field.name for field in dataclasses.fields(CacheOptions))
+
+
 def build_controller(
     cache: Optional[BaseCache],
     options: Optional[CacheOptions],
@@ -270,30 +283,7 @@ class CacheControlAdapter(HTTPAdapter):
         **kwargs: Any,
     ) -> None:
         check_adapter_arguments(args, kwargs)
-        changes = {
-            "shared": shared,
-            "heuristic_fraction": heuristic_fraction,
-            "heuristic_max": heuristic_max,
-            "permanent_redirect_lifetime": permanent_redirect_lifetime,
-            "max_variants": max_variants,
-            "surrogate": surrogate,
-            "targeted_fields": targeted_fields,
-            "coalesce_timeout": coalesce_timeout,
-            "cache_status": cache_status,
-            "cacheable_status_codes": cacheable_status_codes,
-            "revalidate": revalidate,
-            "heuristic": heuristic,
-            "cacheable_methods": cacheable_methods or None,
-            "expire_after": expire_after,
-            "urls_expire_after": urls_expire_after,
-            "max_ttl": max_ttl,
-            "filter_fn": filter_fn,
-            "ignored_parameters": ignored_parameters,
-            "match_headers": match_headers,
-            "mode": mode,
-            "raise_on_miss": raise_on_miss,
-            "key_fn": key_fn,
-        }
+        changes = option_changes(locals())
         if controller is None:
             controller = build_controller(
                 cache, options, changes, cache_etags, serializer, controller_class or CacheController

@@ -8,7 +8,7 @@ from typing import Any, Callable, Collection, Optional, Union
 import requests
 
 from ._rules import UrlRulesArg
-from .adapter import CacheControlAdapter, build_controller, check_adapter_arguments
+from .adapter import CacheControlAdapter, build_controller, check_adapter_arguments, option_changes
 from .cache import BaseCache
 from .controller import CacheController
 from .exceptions import HTTPCacheError
@@ -59,30 +59,7 @@ def CacheControl(  # noqa: N802 - the name users know
     cache's options are ``options`` (default ``CacheOptions()``, where every default
     is), with each keyword that is given replacing its field.
     """
-    changes = {
-        "shared": shared,
-        "heuristic_fraction": heuristic_fraction,
-        "heuristic_max": heuristic_max,
-        "permanent_redirect_lifetime": permanent_redirect_lifetime,
-        "max_variants": max_variants,
-        "surrogate": surrogate,
-        "targeted_fields": targeted_fields,
-        "coalesce_timeout": coalesce_timeout,
-        "cacheable_status_codes": cacheable_status_codes,
-        "revalidate": revalidate,
-        "heuristic": heuristic,
-        "cacheable_methods": cacheable_methods or None,
-        "cache_status": cache_status,
-        "expire_after": expire_after,
-        "urls_expire_after": urls_expire_after,
-        "max_ttl": max_ttl,
-        "filter_fn": filter_fn,
-        "ignored_parameters": ignored_parameters,
-        "match_headers": match_headers,
-        "mode": mode,
-        "raise_on_miss": raise_on_miss,
-        "key_fn": key_fn,
-    }
+    changes = option_changes(locals())
     adapter_class = adapter_class or CacheControlAdapter
     if not (isinstance(adapter_class, type) and issubclass(adapter_class, CacheControlAdapter)):
         raise HTTPCacheError(f"adapter_class must be a subclass of CacheControlAdapter, not {adapter_class!r}")

@@ -24,6 +24,15 @@ def origin() -> Iterator[Origin]:
 
 
 @pytest.fixture
+def plain() -> Iterator[requests.Session]:
+    """An uncached session (environment proxies ignored: tests talk to 127.0.0.1)."""
+    sess = requests.Session()
+    sess.trust_env = False
+    yield sess
+    sess.close()
+
+
+@pytest.fixture
 def cache() -> DictCache:
     return DictCache()
 

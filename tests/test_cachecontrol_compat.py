@@ -5,7 +5,6 @@ unknown-keyword error. Stores and serializers: test_cachecontrol_compat_stores.p
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,14 +15,6 @@ from origin import Origin, Reply
 from httpcache import CacheControl, CacheControlAdapter, CacheController, CacheOptions, DictCache, HTTPCacheError
 from httpcache.exceptions import UnknownOptionError
 from httpcache.heuristics import TIME_FMT, BaseHeuristic, ExpiresAfter, LastModified, OneDayCache, datetime_to_header
-
-
-@pytest.fixture
-def plain() -> Iterator[requests.Session]:
-    sess = requests.Session()
-    sess.trust_env = False
-    yield sess
-    sess.close()
 
 
 def _twice(sess: requests.Session, url: str) -> tuple[requests.Response, requests.Response]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
@@ -19,14 +18,6 @@ from origin import Origin, Reply
 
 from httpcache import CacheControl, CacheControlAdapter, CacheController, CacheInspector, DictCache, HTTPCacheError
 from httpcache.heuristics import BaseHeuristic, ExpiresAfter
-
-
-@pytest.fixture
-def plain() -> Iterator[requests.Session]:
-    sess = requests.Session()
-    sess.trust_env = False
-    yield sess
-    sess.close()
 
 
 def _get(sess: requests.Session, url: str) -> requests.Response:

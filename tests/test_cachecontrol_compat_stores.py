@@ -29,14 +29,6 @@ from httpcache.serialize import Serializer
 FRESH = [("Cache-Control", "max-age=600"), ("Content-Type", "text/plain")]
 
 
-@pytest.fixture
-def plain() -> Iterator[requests.Session]:
-    sess = requests.Session()
-    sess.trust_env = False
-    yield sess
-    sess.close()
-
-
 def _get_twice(sess: requests.Session, url: str) -> requests.Response:
     sess.get(url).content  # noqa: B018 - read: stored
     second = sess.get(url)
