@@ -61,7 +61,7 @@ _FRESHNESS_DIRECTIVES = ("max-age", "s-maxage")
 def datetime_to_header(dt: datetime) -> str:
     """An HTTP-date (IMF-fixdate, RFC 9110 §5.6.7) for ``dt``; a naive ``dt`` is UTC."""
     tt = dt.utctimetuple() if dt.tzinfo is not None else dt.timetuple()
-    return formatdate(calendar.timegm(tt), usegmt=True)
+    return _http_date(calendar.timegm(tt))
 
 
 def expire_after(delta: timedelta, date: Optional[datetime] = None) -> datetime:
@@ -127,7 +127,9 @@ def _warn(heuristic: object, name: str, value: object) -> None:
 
 
 def _http_date(timestamp: float) -> str:
-    return time.strftime(TIME_FMT, time.gmtime(timestamp))
+    """IMF-fixdate (RFC 9110 §5.6.7), in English whatever the locale (``strftime``'s ``%a``
+    and ``%b`` follow ``LC_TIME``)."""
+    return formatdate(timestamp, usegmt=True)
 
 
 def _date_of(value: Optional[str]) -> Optional[float]:

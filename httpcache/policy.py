@@ -271,9 +271,10 @@ def decide(req: RequestView, stored: Optional[StoredResponse], now: float, optio
     lifetime = freshness_lifetime(stored, options)
     fresh = lifetime > age  # §4.2
     reason: str
+    requested = False  # fresh, but the request asks for validation (RFC 9211 §2.2 fwd=request)
     overridden = options._overrides and forced(stored.url, options)
     if rq.no_cache:
-        reason = "request no-cache (RFC 9111 §5.2.1.4)"
+        reason, requested = "request no-cache (RFC 9111 §5.2.1.4)", fresh
     elif rd.no_cache and not overridden:
         reason = "response no-cache (RFC 9111 §5.2.2.4)"
     elif not overridden and holds_fields_never_reused(stored.headers, rd, options):
@@ -282,9 +283,9 @@ def decide(req: RequestView, stored: Optional[StoredResponse], now: float, optio
     elif fresh:
         if rq.max_age is not None and age > rq.max_age and not rd.immutable:
             # §5.2.1.1 limits the acceptable age; RFC 8246 immutable skips it while fresh
-            reason = "older than request max-age (RFC 9111 §5.2.1.1)"
+            reason, requested = "older than request max-age (RFC 9111 §5.2.1.1)", True
         elif rq.min_fresh is not None and lifetime - age < rq.min_fresh:
-            reason = "not fresh for request min-fresh (RFC 9111 §5.2.1.3)"
+            reason, requested = "not fresh for request min-fresh (RFC 9111 §5.2.1.3)", True
         else:
             return Fresh(age)
     else:
@@ -308,13 +309,7 @@ def decide(req: RequestView, stored: Optional[StoredResponse], now: float, optio
     # a POST cached by its body is sent again as it was: preconditions on a POST ask the
     # origin another question (RFC 9110 §13.1.2)
     allowed = stale_if_error_allowed(req, stored, age, lifetime, options)
-    return Validate(
-        _validators(stored, options), reason, allowed, fresh and (rq.no_cache or reason.startswith(_BY_REQUEST))
-    )
-
-
-#: The reasons, among ``decide``'s, of a fresh response the request asked to validate.
-_BY_REQUEST = ("older than request max-age", "not fresh for request min-fresh")
+    return Validate(_validators(stored, options), reason, allowed, requested)
 
 
 def _store_reason(req: RequestView, options: CacheOptions) -> str:
